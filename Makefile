@@ -1,0 +1,37 @@
+# The two commands a new user runs: `make demo` and `make test`.
+# Everything else here serves those two, or the benchmarks run by hand.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test bench bench-deps clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall when the project metadata changes.
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m edgesync.demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+# Peers measured by benchmarks/delta_bench.py, from Debian's packages.
+bench-deps:
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+	    xdelta3 zstd rdiff gzip
+
+# Usage: make bench CORPUS=~/corpus
+bench: $(STAMP)
+	$(BIN)/python benchmarks/delta_bench.py $(CORPUS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .hypothesis
