@@ -249,6 +249,9 @@ class RateLimitedError(TransientError):
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (self.__class__, self.message, {"retry_after": self.retry_after}))
 
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "retry_after": self.retry_after}
+
 
 class ServiceUnavailableError(TransientError):
     """The service answered 5xx, reset the connection, or timed out."""

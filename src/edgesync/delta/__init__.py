@@ -90,7 +90,8 @@ def describe(delta: bytes, *, limits: Limits | None = None) -> DeltaInfo:
 
     .. versionadded:: 0.1
     """
-    if bytes(delta[:4]) in (b"PK\x03\x04", b"PK\x05\x06"):
+    if isinstance(delta, (bytes, bytearray, memoryview)) and \
+            bytes(delta[:4]) in (b"PK\x03\x04", b"PK\x05\x06"):
         from edgesync.delta import _edgecourier
         return _edgecourier.describe(bytes(delta), limits or Limits())
     return _engine.describe(delta, limits=limits)

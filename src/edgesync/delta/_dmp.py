@@ -14,13 +14,22 @@ from diff_match_patch import diff_match_patch
 
 from edgesync.errors import CorruptDeltaError
 
-__all__ = ["apply_text", "decode", "encode"]
+__all__ = ["apply_text", "decode", "edit_span", "encode"]
 
 
 def _engine() -> diff_match_patch:
     dmp = diff_match_patch()
     dmp.Diff_Timeout = 0  # deterministic: no deadline
     return dmp
+
+
+def edit_span(base: bytes, new: bytes) -> int:
+    """Length of the longer of the two middles left once the common ends are cut."""
+    dmp = _engine()
+    old_text, new_text = base.decode("latin-1"), new.decode("latin-1")
+    prefix = dmp.diff_commonPrefix(old_text, new_text)
+    suffix = dmp.diff_commonSuffix(old_text[prefix:], new_text[prefix:])
+    return max(len(old_text), len(new_text)) - prefix - suffix
 
 
 def encode(base: bytes, new: bytes) -> bytes:

@@ -35,7 +35,10 @@ def _archive(delta: bytes, limits: Limits) -> tuple[_zip.Archive, list[bytes]]:
         raise LimitExceededError(f"the patch archive has more than {limits.max_members} members",
                                  limit="max_members")
     contents = []
-    budget = min(limits.max_content_size, limits.max_expansion * len(delta) + (1 << 20))
+    budget = limits.max_expansion * len(delta) + limits.expansion_allowance
+    limit_name = "max_expansion"
+    if limits.max_content_size < budget:
+        budget, limit_name = limits.max_content_size, "max_content_size"
     for entry in archive.entries:
         raw = delta[entry.data_start:entry.data_end]
         if entry.method == 0:
@@ -52,8 +55,8 @@ def _archive(delta: bytes, limits: Limits) -> tuple[_zip.Archive, list[bytes]]:
                 f"patch archive member {entry.name!r} uses compression method {entry.method}")
         budget -= len(content)
         if budget < 0:
-            raise LimitExceededError("the patch archive inflates past the allowed expansion",
-                                     limit="max_expansion")
+            raise LimitExceededError(f"the patch archive inflates past Limits.{limit_name}",
+                                     limit=limit_name)
         contents.append(content)
     return archive, contents
 
@@ -75,6 +78,9 @@ def apply(base: bytes, delta: bytes, limits: Limits) -> bytes:
         raise CorruptDeltaError(
             f"an EdgeCourier patch archive applies to a ZIP document, and this base is not "
             f"one edgesync can rebuild ({exc})") from exc
+    if len(base_zip.entries) > limits.max_members:
+        raise LimitExceededError(f"the base has more than {limits.max_members} members",
+                                 limit="max_members")
     truths = [_zip.Truth(base_zip.central[e.central].crc, base_zip.central[e.central].usize,
                          e.data_end - e.data_start) for e in base_zip.entries]
     # Through the frame, so that every derivable field is derived again after patching.
@@ -111,6 +117,11 @@ def apply(base: bytes, delta: bytes, limits: Limits) -> bytes:
                     base_content = zlib.decompressobj(-15).decompress(raw, budget + 1)
                 except zlib.error as exc:
                     raise CorruptDeltaError(f"{what} of the base is damaged") from exc
+                # Never patch a base member cut short at the limit: refuse instead.
+                budget -= len(base_content)
+                if budget < 0:
+                    raise LimitExceededError(f"{what} of the base exceeds max_content_size",
+                                             limit="max_content_size")
             elif bentry.method == 0:
                 base_content = raw
             else:

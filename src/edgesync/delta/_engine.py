@@ -43,10 +43,11 @@ OP_KEEP, OP_PATCH, OP_ADD, OP_RAW = 0, 1, 2, 3
 OP_NAMES = {OP_KEEP: "keep", OP_PATCH: "patch", OP_ADD: "add", OP_RAW: "raw"}
 
 _STORED, _DEFLATED = 0, 8
-# dmp is tried only on members this small whose copy/insert delta is this small:
-# below these its Myers diff is quick without a deadline.
+# dmp is tried only on members this small whose edits all fall within one span this
+# long: there its Myers diff is quick without a deadline (its cost grows with the span
+# times the edit count, and LibreOffice's scattered ID rewrites make both large).
 _DMP_MAX_MEMBER = 256 * 1024
-_DMP_MAX_CI = 2048
+_DMP_MAX_SPAN = 2048
 
 
 # --- diff -------------------------------------------------------------------------------
@@ -107,13 +108,12 @@ def _diff_raw(base: bytes, new: bytes, base_hash: bytes) -> bytes:
 
 def _choose_codec(base: bytes, new: bytes) -> tuple[int, list[tuple[bytes, bytes]], list[bytes]]:
     """Copy/insert, or diff-match-patch where it is measurably smaller."""
-    if len(base) <= _DMP_MAX_MEMBER and len(new) <= _DMP_MAX_MEMBER:
-        ci = _copyinsert.encode([(base, new)])
-        ci_size = len(zlib.compress(ci, 9))
-        if ci_size <= _DMP_MAX_CI:
-            patch = _dmp.encode(base, new)
-            if len(zlib.compress(patch, 9)) < ci_size:
-                return CODEC_DMP, [], [patch]
+    if len(base) <= _DMP_MAX_MEMBER and len(new) <= _DMP_MAX_MEMBER \
+            and _dmp.edit_span(base, new) <= _DMP_MAX_SPAN:
+        ci_size = len(zlib.compress(_copyinsert.encode([(base, new)]), 9))
+        patch = _dmp.encode(base, new)
+        if len(zlib.compress(patch, 9)) < ci_size:
+            return CODEC_DMP, [], [patch]
     return CODEC_CI, [(base, new)], []
 
 
@@ -124,14 +124,15 @@ def _dmp_section(patches: Sequence[bytes]) -> bytes:
     return w.getvalue()
 
 
-def _inflate(raw: bytes, limit: int, what: str) -> bytes:
+def _inflate(raw: bytes, limit: int, what: str, limit_name: str = "max_content_size") -> bytes:
     d = zlib.decompressobj(-15)
     try:
         out = d.decompress(raw, limit + 1)
     except zlib.error as exc:
         raise CorruptDeltaError(f"{what}: its deflate data is damaged ({exc})") from exc
     if len(out) > limit:
-        raise LimitExceededError(f"{what} inflates past the content limit", limit="max_content_size")
+        raise LimitExceededError(f"{what} inflates past the content limit; see Limits.{limit_name}",
+                                 limit=limit_name)
     return out
 
 
@@ -245,8 +246,13 @@ def _diff_zip(base: bytes, new: bytes, base_zip: _zip.Archive, new_zip: _zip.Arc
     for ref in refs:
         w.varint(ref)
     w.raw(bytes(codecs))
+    # Front-coded: names of changed members share long prefixes ("ppt/slideLayouts/").
+    previous = b""
     for name in names:
-        w.blob(name)
+        shared = _shared_prefix(previous, name)
+        w.varint(shared)
+        w.blob(name[shared:])
+        previous = name
     w.varint(len(recipes))
     for recipe_bytes in recipes:
         w.raw(recipe_bytes)
@@ -265,6 +271,15 @@ def _diff_zip(base: bytes, new: bytes, base_zip: _zip.Archive, new_zip: _zip.Arc
     return _seal(_header(base_hash, result_hash, exact), w.getvalue())
 
 
+def _shared_prefix(a: bytes, b: bytes) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
 def _truths_of(data: bytes, archive: _zip.Archive) -> list[_zip.Truth]:
     """Truths of an archive whose data is all at hand: its own directory's values."""
     return [_zip.Truth(archive.central[e.central].crc, archive.central[e.central].usize,
@@ -274,13 +289,17 @@ def _truths_of(data: bytes, archive: _zip.Archive) -> list[_zip.Truth]:
 # --- reading a delta ----------------------------------------------------------------------
 
 
+def _is_bytes(data: object) -> bool:
+    return isinstance(data, (bytes, bytearray, memoryview))
+
+
 class _Parsed:
     """A delta's header and its payload, read but not applied."""
 
     __slots__ = ("base_hash", "result_hash", "exact", "payload", "size")
 
-    def __init__(self, delta: bytes, limits: Limits) -> None:
-        if not isinstance(delta, (bytes, bytearray, memoryview)):
+    def __init__(self, delta: bytes, limits: Limits, base: bytes | None = None) -> None:
+        if not _is_bytes(delta):
             raise UnsupportedFormatError(f"a delta is bytes, not {type(delta).__name__}")
         delta = bytes(delta)
         if len(delta) < 4 or delta[:3] != MAGIC:
@@ -301,8 +320,19 @@ class _Parsed:
         self.base_hash = delta[5:37]
         self.result_hash = delta[37:69]
         self.size = len(delta)
-        bound = limits.max_expansion * len(delta) + (1 << 20)
-        bound = min(bound, limits.max_content_size + (1 << 20))
+        if base is not None:
+            # Before anything else (delta-format.md, section 1): a delta for another
+            # base is refused as such, whatever the state of its payload.
+            actual = hashlib.sha256(base).digest()
+            if actual != self.base_hash:
+                raise BaseMismatchError(
+                    f"the delta was made for base {self.base_hash.hex()[:16]}…, not for this "
+                    f"one ({actual.hex()[:16]}…); make a new delta against this base or send "
+                    "the file", expected=self.base_hash.hex(), actual=actual.hex())
+        bound = limits.max_expansion * len(delta) + limits.expansion_allowance
+        limit_name = "max_expansion"
+        if limits.max_content_size < bound:
+            bound, limit_name = limits.max_content_size, "max_content_size"
         d = zlib.decompressobj(-15)
         try:
             payload = d.decompress(delta[HEADER_SIZE:], bound + 1)
@@ -310,8 +340,9 @@ class _Parsed:
             raise CorruptDeltaError(f"the delta's payload is damaged ({exc})") from exc
         if len(payload) > bound:
             raise LimitExceededError(
-                f"the delta's payload inflates past {bound} bytes (max_expansion "
-                f"{limits.max_expansion} x {len(delta)} bytes of delta)", limit="max_expansion")
+                f"the delta's payload inflates past {bound} bytes (the smaller of "
+                f"max_expansion {limits.max_expansion} x {len(delta)} bytes of delta + expansion_allowance, "
+                f"and max_content_size {limits.max_content_size})", limit=limit_name)
         if not d.eof:
             raise CorruptDeltaError("the delta is truncated: its payload stream does not end")
         if d.unused_data:
@@ -329,8 +360,12 @@ class _Table:
 
 def _read_table(r: Reader, limits: Limits) -> _Table:
     t = _Table()
-    t.n_base = r.varint(limits.max_members)
-    t.n_new = r.varint(limits.max_members)
+    t.n_base = r.varint()
+    t.n_new = r.varint()
+    if max(t.n_base, t.n_new) > limits.max_members:
+        raise LimitExceededError(
+            f"the delta describes archives of {t.n_base} and {t.n_new} members, more than "
+            f"max_members ({limits.max_members})", limit="max_members")
     t.ops = list(r.take(t.n_new))
     t.refs = []
     n_content = 0
@@ -350,7 +385,12 @@ def _read_table(r: Reader, limits: Limits) -> _Table:
     for codec in t.codecs:
         if codec not in (CODEC_SAME, CODEC_CI, CODEC_DMP):
             raise r.fail(f"unknown member codec {codec}")
-    t.names = [r.blob(0xFFFF) for _ in range(n_content)]
+    t.names = []
+    previous = b""
+    for _ in range(n_content):
+        shared = r.varint(len(previous))
+        previous = previous[:shared] + r.blob(0xFFFF)
+        t.names.append(previous)
     t.recipes = []
     t.raw_truths = []
     return t
@@ -455,7 +495,7 @@ class _Budget:
     __slots__ = ("left", "limit_name")
 
     def __init__(self, base: bytes, delta_size: int, limits: Limits) -> None:
-        by_ratio = limits.max_expansion * (len(base) + delta_size) + (16 << 20)
+        by_ratio = limits.max_expansion * (len(base) + delta_size) + limits.expansion_allowance
         if by_ratio < limits.max_content_size:
             self.left, self.limit_name = by_ratio, "max_expansion"
         else:
@@ -473,16 +513,10 @@ def patch(base: bytes, delta: bytes, *, limits: Limits | None = None) -> bytes:
     """Apply ``delta`` to ``base``. See :func:`edgesync.delta.patch`."""
     limits = limits or Limits()
     base = bytes(base)
-    if bytes(delta[:4]) in (b"PK\x03\x04", b"PK\x05\x06"):
+    if _is_bytes(delta) and bytes(delta[:4]) in (b"PK\x03\x04", b"PK\x05\x06"):
         from edgesync.delta import _edgecourier
         return _edgecourier.apply(base, bytes(delta), limits)
-    parsed = _Parsed(delta, limits)
-    actual = hashlib.sha256(base).digest()
-    if actual != parsed.base_hash:
-        raise BaseMismatchError(
-            f"the delta was made for base {parsed.base_hash.hex()[:16]}…, not for this one "
-            f"({actual.hex()[:16]}…); make a new delta against this base or send the file",
-            expected=parsed.base_hash.hex(), actual=actual.hex())
+    parsed = _Parsed(delta, limits, base)
     budget = _Budget(base, parsed.size, limits)
     r = Reader(parsed.payload, "the delta's payload")
     kind = r.varint()
@@ -569,7 +603,8 @@ def _patch_zip(r: Reader, base: bytes, budget: _Budget, limits: Limits) -> bytes
         if e.method != _DEFLATED:
             raise CorruptDeltaError("the delta patches the content of a base member that is "
                                     "neither stored nor deflated")
-        content = _inflate(base_raw(ref), max(budget.left, 0), "a base member")
+        content = _inflate(base_raw(ref), max(budget.left, 0), "a base member",
+                           budget.limit_name)
         budget.spend(len(content), "base members")
         return content
 

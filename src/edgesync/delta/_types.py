@@ -7,6 +7,7 @@ import attrs
 __all__ = ["DeltaInfo", "Limits", "MemberInfo"]
 
 
+
 def _positive(_instance: object, attribute: attrs.Attribute, value: int) -> None:
     if not isinstance(value, int) or value <= 0:
         raise ValueError(f"Limits.{attribute.name} must be a positive integer, not {value!r}")
@@ -27,9 +28,13 @@ class Limits:
     :ivar max_members: most members in a ZIP, in the base or the result
         (default 65,535, the most a ZIP without ZIP64 holds).
     :ivar max_expansion: the content produced may be at most this many times
-        the size of base and delta together (plus 16 MiB); the delta's payload
-        may inflate to at most this many times the delta (plus 1 MiB).
-        Default 250: real office XML deflates by 5-50x.
+        the size of base and delta together, and the delta's payload may
+        inflate to at most this many times the delta, each plus
+        ``expansion_allowance``. Default 250: real office XML deflates by 5-50x.
+    :ivar expansion_allowance: bytes any payload may inflate to, and any patch
+        produce, beyond what ``max_expansion`` allows (default 64 MiB): a small
+        delta of a very compressible file is legitimate, and that much is
+        harmless to hold in memory.
 
     .. versionadded:: 0.1
     """
@@ -38,6 +43,7 @@ class Limits:
     max_content_size: int = attrs.field(default=2 << 30, validator=_positive)
     max_members: int = attrs.field(default=65_535, validator=_positive)
     max_expansion: int = attrs.field(default=250, validator=_positive)
+    expansion_allowance: int = attrs.field(default=64 << 20, validator=_positive)
 
 
 @attrs.frozen(kw_only=True)

@@ -117,7 +117,8 @@ def parse(data: bytes) -> Archive:
     """Model ``data`` exactly, or raise :class:`NotModelled` saying why not."""
     if len(data) < _EOCD_FMT.size or not data.startswith((_LOCAL, _EOCD)):
         raise NotModelled("not a ZIP archive")
-    eocd_pos = data.rfind(_EOCD, max(0, len(data) - 65557))
+    # The record is 22 bytes: a signature closer to the end than that is not one.
+    eocd_pos = data.rfind(_EOCD, max(0, len(data) - 65557), len(data) - _EOCD_FMT.size + 4)
     if eocd_pos < 0:
         raise NotModelled("no end-of-central-directory record")
     (_, disk, cd_disk, n_disk, n_total, cd_size, cd_offset,
@@ -172,6 +173,8 @@ def parse(data: bytes) -> Archive:
             raise NotModelled("a damaged local header")
         (_, l_version, l_flags, l_method, l_time, l_date, l_crc, l_csize, l_usize,
          l_nlen, l_xlen) = _LOCAL_FMT.unpack_from(data, pos)
+        if l_flags & 0x41:
+            raise NotModelled("encrypted members are diffed as opaque bytes")
         if l_method != method:
             raise NotModelled("local and central headers disagree on the method")
         if data[pos + 30:pos + 30 + l_nlen] != name:
@@ -267,7 +270,8 @@ def write_frame(archive: Archive, truths: list[Truth]) -> bytes:
         same |= _C_FLAGS if rec.flags == entry.l_flags else 0
         same |= _C_TIME if (rec.time, rec.date) == (entry.l_time, entry.l_date) else 0
         same |= _C_NAME if rec.name == entry.name else 0
-        same |= _C_SIZES if (rec.crc, rec.csize, rec.usize) == truth else 0
+        same |= _C_SIZES if (rec.crc, rec.csize, rec.usize) == (truth.crc, truth.csize,
+                                                                 truth.usize) else 0
         same |= _C_OFFSET if rec.offset == offsets[rec.index] else 0
         cd.u8(same)
         cd.uint(rec.made_by, 2)
