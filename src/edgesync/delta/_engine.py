@@ -48,6 +48,7 @@ _STORED, _DEFLATED = 0, 8
 # times the edit count, and LibreOffice's scattered ID rewrites make both large).
 _DMP_MAX_MEMBER = 256 * 1024
 _DMP_MAX_SPAN = 2048
+_DMP_MAX_CI = 256
 
 
 # --- diff -------------------------------------------------------------------------------
@@ -111,9 +112,12 @@ def _choose_codec(base: bytes, new: bytes) -> tuple[int, list[tuple[bytes, bytes
     if len(base) <= _DMP_MAX_MEMBER and len(new) <= _DMP_MAX_MEMBER \
             and _dmp.edit_span(base, new) <= _DMP_MAX_SPAN:
         ci_size = len(zlib.compress(_copyinsert.encode([(base, new)]), 9))
-        patch = _dmp.encode(base, new)
-        if len(zlib.compress(patch, 9)) < ci_size:
-            return CODEC_DMP, [], [patch]
+        # Where copy/insert needs many bytes the edit is no small one, and an
+        # unbounded Myers diff of unrelated text is slow: dmp could not win there.
+        if ci_size <= _DMP_MAX_CI:
+            patch = _dmp.encode(base, new)
+            if len(zlib.compress(patch, 9)) < ci_size:
+                return CODEC_DMP, [], [patch]
     return CODEC_CI, [(base, new)], []
 
 
