@@ -417,3 +417,12 @@ __all__ = [
     "extras", "members", "names", "raw_deflate", "raw_members", "stored", "text", "text_pairs",
     "unreproducible_deflate", "write_zip", "zip_contents",
 ]
+
+
+def payload_of(delta: bytes) -> bytes:
+    """The payload of an edgesync delta: inflated, unless its header says it is stored."""
+    import zlib as _zlib
+
+    if delta[4] & 0x02:
+        return delta[69:]
+    return _zlib.decompressobj(-15).decompress(delta[69:])

@@ -117,7 +117,7 @@ def test_every_bit_flip_is_refused_or_harmless(case):
 
 def test_the_exact_flag_is_informational(raw_case):
     base, new, delta = raw_case
-    cleared = delta[:4] + b"\x00" + delta[5:]
+    cleared = delta[:4] + bytes([delta[4] & ~0x01]) + delta[5:]
     assert patch(base, cleared) == new
     assert describe(cleared).exact is False
 
@@ -149,7 +149,7 @@ def test_missing_magic_on_a_real_delta(case):
     refuses(UnsupportedFormatError, base, b"ESX" + delta[3:])
 
 
-@pytest.mark.parametrize("bit", range(1, 8))
+@pytest.mark.parametrize("bit", range(2, 8))
 def test_unknown_flags(case, bit):
     base, _, delta = case
     odd = delta[:4] + bytes([delta[4] | 1 << bit]) + delta[5:]
@@ -184,9 +184,9 @@ def test_wrong_result_hash(case):
     (b"\x07", "unknown container kind"),
     (b"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01", "overlong varint"),
     (b"\x00\x09\x00\x00", "unknown raw codec"),
-    (b"\x00\x01", "missing sections"),
+    (b"\x00\x01", "empty copy/insert section"),
     (b"\x00\x00\x00\x00extra", "bytes after the sections"),
-    (b"\x00\x02\x00\x05@@ -", "truncated dmp section"),
+    (b"\x00\x02@@ -", "truncated dmp patch"),
     (b"\x00\x01\x05abcde\x00", "bad copy/insert section"),
     (b"\x01\x00\x00\x00\x00\x00\x00", "zip payload for a non-zip base"),
 ])
@@ -198,7 +198,7 @@ def test_hand_made_payloads(payload, what):
 def test_dmp_patch_that_does_not_apply():
     base = b"the quick brown fox jumps over the lazy dog " * 3
     patch_text = b"@@ -1,20 +1,20 @@\n-QQQQQQQQQQQQQQQQQQQQ\n+RRRRRRRRRRRRRRRRRRRR\n"
-    payload = b"\x00\x02\x00" + bytes([len(patch_text) + 1, len(patch_text)]) + patch_text
+    payload = b"\x00\x02" + patch_text
     refuses(CorruptDeltaError, base, seal(base, payload, b"whatever"))
 
 
@@ -206,7 +206,7 @@ def test_a_zip_delta_for_a_zip_base_with_another_member_count(zip_case):
     base, _, delta = zip_case
     other = zs.Archive((zs.Member("only.txt", b"one member"),)).to_bytes()
     # Same hash prefix is impossible to forge; re-seal the payload for this base instead.
-    payload = zlib.decompressobj(-15).decompress(delta[HEADER:])
+    payload = zs.payload_of(delta)
     refuses(CorruptDeltaError, other, seal(other, payload, b"x"))
 
 
@@ -391,7 +391,7 @@ def test_archives_outside_the_model_round_trip_as_bytes(name):
 def test_a_zip_delta_refuses_a_base_outside_the_model():
     good = zs.Archive((zs.Member("a.txt", TEXT),)).to_bytes()
     new = zs.Archive((zs.Member("a.txt", TEXT_NEW),)).to_bytes()
-    payload = zlib.decompressobj(-15).decompress(diff(good, new)[HEADER:])
+    payload = zs.payload_of(diff(good, new))
     odd = ODD_ARCHIVES["duplicate names"](TEXT)
     refuses(CorruptDeltaError, odd, seal(odd, payload, new))
 

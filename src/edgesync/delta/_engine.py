@@ -30,7 +30,8 @@ MAGIC = b"ESD"
 VERSION = 1
 HEADER_SIZE = 4 + 1 + 32 + 32
 _FLAG_EXACT = 0x01
-_KNOWN_FLAGS = _FLAG_EXACT
+_FLAG_STORED = 0x02   # the payload follows as it is, not deflated (tiny payloads)
+_KNOWN_FLAGS = _FLAG_EXACT | _FLAG_STORED
 
 # Payload kinds.
 KIND_RAW, KIND_ZIP = 0, 1
@@ -75,13 +76,15 @@ def diff(base: bytes, new: bytes, *, path: str | None = None) -> bytes:
     return delta
 
 
-def _header(base_hash: bytes, result_hash: bytes, exact: bool) -> bytes:
-    return (MAGIC + bytes([VERSION, _FLAG_EXACT if exact else 0]) + base_hash + result_hash)
-
-
-def _seal(header: bytes, payload: bytes) -> bytes:
+def _seal(base_hash: bytes, result_hash: bytes, exact: bool, payload: bytes) -> bytes:
+    """Header and payload, deflated unless that would not make it smaller."""
     comp = zlib.compressobj(9, zlib.DEFLATED, -15, 9)
-    return header + comp.compress(payload) + comp.flush()
+    body = comp.compress(payload) + comp.flush()
+    flags = _FLAG_EXACT if exact else 0
+    if len(payload) <= len(body):
+        body = payload
+        flags |= _FLAG_STORED
+    return MAGIC + bytes([VERSION, flags]) + base_hash + result_hash + body
 
 
 def _literal(new: bytes, base_hash: bytes) -> bytes:
@@ -89,7 +92,7 @@ def _literal(new: bytes, base_hash: bytes) -> bytes:
     w.varint(KIND_RAW)
     w.u8(CODEC_LITERAL)
     w.raw(new)
-    return _seal(_header(base_hash, hashlib.sha256(new).digest(), True), w.getvalue())
+    return _seal(base_hash, hashlib.sha256(new).digest(), True, w.getvalue())
 
 
 def _diff_raw(base: bytes, new: bytes, base_hash: bytes) -> bytes:
@@ -97,14 +100,11 @@ def _diff_raw(base: bytes, new: bytes, base_hash: bytes) -> bytes:
     w.varint(KIND_RAW)
     if base == new:
         w.u8(CODEC_SAME)
-        w.blob(b"")
-        w.blob(b"")
     else:
         codec, ci_pairs, dmp_patches = _choose_codec(base, new)
         w.u8(codec)
-        w.blob(_copyinsert.encode(ci_pairs) if ci_pairs else b"")
-        w.blob(_dmp_section(dmp_patches))
-    return _seal(_header(base_hash, hashlib.sha256(new).digest(), True), w.getvalue())
+        w.raw(_copyinsert.encode(ci_pairs) if codec == CODEC_CI else dmp_patches[0])
+    return _seal(base_hash, hashlib.sha256(new).digest(), True, w.getvalue())
 
 
 def _choose_codec(base: bytes, new: bytes) -> tuple[int, list[tuple[bytes, bytes]], list[bytes]]:
@@ -247,8 +247,12 @@ def _diff_zip(base: bytes, new: bytes, base_zip: _zip.Archive, new_zip: _zip.Arc
     w.varint(len(base_zip.entries))
     w.varint(len(new_zip.entries))
     w.raw(bytes(ops))
+    # Each reference relative to the one after the previous: an unchanged
+    # archive's references are all 0, which costs deflate almost nothing.
+    expected = 0
     for ref in refs:
-        w.varint(ref)
+        w.varint(_zigzag(ref - expected))
+        expected = ref + 1
     w.raw(bytes(codecs))
     # Front-coded: names of changed members share long prefixes ("ppt/slideLayouts/").
     previous = b""
@@ -271,8 +275,15 @@ def _diff_zip(base: bytes, new: bytes, base_zip: _zip.Archive, new_zip: _zip.Arc
         all_pairs = [(base_frame, frame)] + ci_pairs
     w.blob(_copyinsert.encode(all_pairs) if all_pairs else b"")
     w.blob(_dmp_section(dmp_patches))
-    result_hash = hashlib.sha256(rebuilt).digest()
-    return _seal(_header(base_hash, result_hash, exact), w.getvalue())
+    return _seal(base_hash, hashlib.sha256(rebuilt).digest(), exact, w.getvalue())
+
+
+def _zigzag(value: int) -> int:
+    return value << 1 if value >= 0 else (-value << 1) - 1
+
+
+def _unzigzag(value: int) -> int:
+    return (value >> 1) ^ -(value & 1)
 
 
 def _shared_prefix(a: bytes, b: bytes) -> int:
@@ -337,6 +348,12 @@ class _Parsed:
         limit_name = "max_expansion"
         if limits.max_content_size < bound:
             bound, limit_name = limits.max_content_size, "max_content_size"
+        if flags & _FLAG_STORED:
+            if len(delta) - HEADER_SIZE > bound:
+                raise LimitExceededError(f"the delta's payload exceeds {bound} bytes",
+                                         limit=limit_name)
+            self.payload = delta[HEADER_SIZE:]
+            return
         d = zlib.decompressobj(-15)
         try:
             payload = d.decompress(delta[HEADER_SIZE:], bound + 1)
@@ -373,11 +390,15 @@ def _read_table(r: Reader, limits: Limits) -> _Table:
     t.ops = list(r.take(t.n_new))
     t.refs = []
     n_content = 0
+    expected = 0
     for op in t.ops:
         if op not in OP_NAMES:
             raise r.fail(f"unknown member operation {op}")
         if op != OP_ADD:
-            ref = r.varint(t.n_base)
+            ref = expected + _unzigzag(r.varint())
+            if not 0 <= ref <= t.n_base:
+                raise r.fail(f"a member refers to base member {ref}, which does not exist")
+            expected = ref + 1
             if ref == t.n_base and op != OP_RAW:
                 raise r.fail("a member refers to a base member that does not exist")
             t.refs.append(ref)
@@ -409,18 +430,11 @@ def describe(delta: bytes, *, limits: Limits | None = None) -> DeltaInfo:
     members: list[MemberInfo] = []
     kept = removed = 0
     if kind == KIND_RAW:
-        codec = r.u8()
-        if codec == CODEC_LITERAL:
-            size = r.remaining
-            container = "raw"
-        else:
-            if codec not in (CODEC_SAME, CODEC_CI, CODEC_DMP):
-                raise r.fail(f"unknown codec {codec}")
-            ci, dmp_section = r.blob(), r.blob()
-            r.expect_end()
-            size = {CODEC_SAME: 0, CODEC_CI: sum(_ci_sizes(ci)),
-                    CODEC_DMP: len(dmp_section)}[codec]
-            container = "raw"
+        codec, data = _read_raw_body(r)
+        container = "raw"
+        size = len(data)
+        if codec == CODEC_CI:
+            (size,) = _exactly(_copyinsert.target_sizes(data), 1, "copy/insert targets")
         members.append(MemberInfo(name="", operation="patch", codec=CODEC_NAMES[codec],
                                   encoded_size=size))
     elif kind == KIND_ZIP:
@@ -541,22 +555,28 @@ def patch(base: bytes, delta: bytes, *, limits: Limits | None = None) -> bytes:
     return result
 
 
-def _patch_raw(r: Reader, base: bytes, budget: _Budget) -> bytes:
+def _read_raw_body(r: Reader) -> tuple[int, bytes]:
+    """The codec of a RAW payload and its data (the rest of the payload)."""
     codec = r.u8()
-    if codec == CODEC_LITERAL:
-        budget.spend(r.remaining, "a literal file")
-        return r.take(r.remaining)
-    if codec not in (CODEC_SAME, CODEC_CI, CODEC_DMP):
+    if codec not in CODEC_NAMES:
         raise r.fail(f"unknown codec {codec}")
-    ci, dmp_section = r.blob(), r.blob()
-    r.expect_end()
+    data = r.take(r.remaining)
+    if codec == CODEC_SAME and data:
+        raise r.fail(f"{len(data)} unexpected bytes after an unchanged file")
+    return codec, data
+
+
+def _patch_raw(r: Reader, base: bytes, budget: _Budget) -> bytes:
+    codec, data = _read_raw_body(r)
+    if codec == CODEC_LITERAL:
+        budget.spend(len(data), "a literal file")
+        return data
     if codec == CODEC_SAME:
         return base
     if codec == CODEC_CI:
-        (out,) = _decode_ci(ci, [base], budget, 1)
+        (out,) = _decode_ci(data, [base], budget, 1)
         return out
-    (patch_bytes,) = _exactly(_read_dmp_section(dmp_section), 1, "diff-match-patch patches")
-    out = _dmp.decode(patch_bytes, base, "the file's patch")
+    out = _dmp.decode(data, base, "the file's patch")
     budget.spend(len(out), "the patched file")
     return out
 
