@@ -140,15 +140,21 @@ def _inflate(raw: bytes, limit: int, what: str, limit_name: str = "max_content_s
     return out
 
 
-def _content(data: bytes, entry: _zip.Entry, limit: int = 1 << 62) -> bytes | None:
-    """The uncompressed content of an entry, or None when it is not stored/deflated."""
+def _content(data: bytes, archive: _zip.Archive, entry: _zip.Entry) -> bytes | None:
+    """The uncompressed content of an entry, or None when it is not stored/deflated.
+
+    Only for the diff side, whose inputs are the caller's own files: the output
+    buffer is sized by the directory's uncompressed size, which halves the peak
+    memory of inflating a large member (zlib otherwise grows and then copies).
+    """
     raw = data[entry.data_start:entry.data_end]
     if entry.method == _STORED:
         return raw
     if entry.method == _DEFLATED:
+        size_hint = min(max(archive.central[entry.central].usize, 1), 1 << 30)
         try:
-            return _inflate(raw, limit, "member")
-        except DeltaError:
+            return zlib.decompress(raw, -15, size_hint)
+        except zlib.error:
             return None
     return None
 
@@ -187,8 +193,9 @@ def _diff_zip(base: bytes, new: bytes, base_zip: _zip.Archive, new_zip: _zip.Arc
             datas.append(raw_new)
             continue
 
-        content = _content(new, entry)
-        base_content = _content(base, base_entry) if base_entry is not None else b""
+        content = _content(new, new_zip, entry)
+        base_content = (_content(base, base_zip, base_entry) if base_entry is not None
+                        else b"")
         names.append(entry.name)
         if content is None or base_content is None:
             # Not stored or deflated (or damaged): carry the compressed bytes as they are.
