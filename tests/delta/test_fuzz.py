@@ -245,9 +245,7 @@ def _structures() -> dict[str, tuple[bytes, bytes, bytes, Callable[[bytes], byte
     base = zs.write_zip(members, comment=b"archive comment")
     made_up = b"ESD\x01\x01" + hashlib.sha256(base).digest() + hashlib.sha256(b"?").digest()
     parsed = _zip.parse(base)
-    frame = _zip.write_frame(parsed, [
-        _zip.Truth(parsed.central[e.central].crc, parsed.central[e.central].usize,
-                   e.data_end - e.data_start) for e in parsed.entries])
+    frame = _zip.write_frame(parsed, _zip.directory_truths(parsed))
     n = len(parsed.entries)
     # Every member kept, the new frame the one copy/insert target.
     table = b"\x01" + bytes([n, n]) + bytes(n) + bytes(n) + b"\x00" + b"\x01"

@@ -44,8 +44,7 @@ def explode(data: bytes, layout: str = "inplace") -> bytes:
     if layout != "frame":
         raise ValueError(f"unknown layout {layout!r}")
     w.varint(_ZIP)
-    truths = [_zip.Truth(archive.central[e.central].crc, archive.central[e.central].usize,
-                         e.data_end - e.data_start) for e in archive.entries]
+    truths = _zip.directory_truths(archive)
     w.blob(_zip.write_frame(archive, truths))
     hint = None
     for entry, truth in zip(archive.entries, truths):

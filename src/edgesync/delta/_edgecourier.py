@@ -81,8 +81,7 @@ def apply(base: bytes, delta: bytes, limits: Limits) -> bytes:
     if len(base_zip.entries) > limits.max_members:
         raise LimitExceededError(f"the base has more than {limits.max_members} members",
                                  limit="max_members")
-    truths = [_zip.Truth(base_zip.central[e.central].crc, base_zip.central[e.central].usize,
-                         e.data_end - e.data_start) for e in base_zip.entries]
+    truths = _zip.directory_truths(base_zip)
     # Through the frame, so that every derivable field is derived again after patching.
     model = _zip.read_frame(_zip.write_frame(base_zip, truths), max_members=limits.max_members)
     datas = [base[e.data_start:e.data_end] for e in base_zip.entries]

@@ -242,7 +242,7 @@ def _diff_zip(base: bytes, new: bytes, base_zip: _zip.Archive, new_zip: _zip.Arc
         datas.append(data)
 
     frame = _zip.write_frame(new_zip, frame_truths)
-    base_frame = _zip.write_frame(base_zip, _truths_of(base, base_zip))
+    base_frame = _zip.write_frame(base_zip, _zip.directory_truths(base_zip))
     rebuilt = _zip.build(_zip.read_frame(frame, max_members=len(new_zip.entries)),
                          datas, build_truths)
     if exact and rebuilt != new:
@@ -300,12 +300,6 @@ def _shared_prefix(a: bytes, b: bytes) -> int:
             break
         n += 1
     return n
-
-
-def _truths_of(data: bytes, archive: _zip.Archive) -> list[_zip.Truth]:
-    """Truths of an archive whose data is all at hand: its own directory's values."""
-    return [_zip.Truth(archive.central[e.central].crc, archive.central[e.central].usize,
-                       e.data_end - e.data_start) for e in archive.entries]
 
 
 # --- reading a delta ----------------------------------------------------------------------
@@ -640,7 +634,7 @@ def _patch_zip(r: Reader, base: bytes, budget: _Budget, limits: Limits) -> bytes
         return content
 
     # Gather the bases of every copy/insert target, in the order the encoder wrote them.
-    base_frame = _zip.write_frame(base_zip, _truths_of(base, base_zip))
+    base_frame = _zip.write_frame(base_zip, _zip.directory_truths(base_zip))
     ci_bases: list[bytes] = [base_frame] if frame_codec == CODEC_CI else []
     member_bases: list[bytes | None] = []
     content_index = 0

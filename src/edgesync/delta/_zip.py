@@ -27,8 +27,8 @@ from typing import NamedTuple
 
 from edgesync.delta._wire import Reader, Writer
 
-__all__ = ["Archive", "Entry", "NotModelled", "Truth", "build", "parse", "read_frame",
-           "write_frame"]
+__all__ = ["Archive", "Entry", "NotModelled", "Truth", "build", "directory_truths", "parse",
+           "read_frame", "write_frame"]
 
 _LOCAL = b"PK\x03\x04"
 _CENTRAL = b"PK\x01\x02"
@@ -305,6 +305,16 @@ def write_frame(archive: Archive, truths: list[Truth]) -> bytes:
         out.uint(archive.n_total, 2)
     out.blob(archive.comment)
     return out.getvalue()
+
+
+def directory_truths(archive: Archive) -> list[Truth]:
+    """Each entry's truth as the archive's own directory states it.
+
+    Right for every entry whose data is at hand unchanged: the frame of such
+    an archive then derives exactly the fields the file holds.
+    """
+    return [Truth(archive.central[e.central].crc, archive.central[e.central].usize,
+                  e.data_end - e.data_start) for e in archive.entries]
 
 
 def _sizes(truth: Truth) -> bytes:
