@@ -1,7 +1,8 @@
 """diff, patch and describe: the delta format of docs/delta-format.md, end to end.
 
-A delta is a 70-byte header (magic, version, flags, SHA-256 of base and
-result) followed by ONE raw-deflate stream holding the payload: for a ZIP
+A delta is a 69-byte header (magic, version, flags, SHA-256 of base and
+result) followed by ONE raw-deflate stream holding the payload (stored as it is
+when deflate would not make it smaller): for a ZIP
 document, a table of operations on the base's members, the new archive's
 frame delta-coded against the base's frame, and the content deltas of all
 changed members in one copy/insert section. Compressing everything together
