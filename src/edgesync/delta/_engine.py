@@ -1,13 +1,13 @@
 """diff, patch and describe: the delta format of docs/delta-format.md, end to end.
 
 A delta is a 69-byte header (magic, version, flags, SHA-256 of base and
-result) followed by ONE raw-deflate stream holding the payload (stored as it is
-when deflate would not make it smaller): for a ZIP
-document, a table of operations on the base's members, the new archive's
-frame delta-coded against the base's frame, and the content deltas of all
-changed members in one copy/insert section. Compressing everything together
-lets deflate share its statistics across members (LibreOffice's pptx rewrites
-IDs in dozens of members on every save).
+result) followed by ONE raw-deflate stream holding the payload (stored as it
+is when deflate would not make it smaller): for a ZIP document, a table of
+operations on the base's members, the new archive's frame delta-coded against
+the base's frame, and the content deltas of all changed members in one
+copy/insert section. Compressing everything together lets deflate share its
+statistics across members (LibreOffice's pptx rewrites IDs in dozens of
+members on every save).
 """
 
 from __future__ import annotations
