@@ -4,6 +4,7 @@ limits, and a decoder that fails only the documented ways on damaged input."""
 from __future__ import annotations
 
 import random
+import re
 import zlib
 
 import pytest
@@ -247,6 +248,78 @@ def test_guid_churn_across_many_members_is_grouped():
     assert deflated(section) < 15 * 24 + 150
 
 
+def v4_guid(rng: random.Random, lower: bool = False) -> bytes:
+    text = "%08X-%04X-4%03X-%04X-%012X" % (
+        rng.getrandbits(32), rng.getrandbits(16), rng.getrandbits(12),
+        0x8000 | rng.getrandbits(14), rng.getrandbits(48),
+    )
+    return (text.lower() if lower else text).encode()
+
+
+def test_fresh_guids_cost_their_entropy():
+    # LibreOffice draws a new field id in every layout, master and notes page
+    # on every save, and shrinks their frames by 360 EMU alike.
+    rng = random.Random(13)
+
+    def member(guid: bytes, k: int, shift: int) -> bytes:
+        return (
+            b'<p:sldLayout><p:cNvPr id="%d" name="PlaceHolder %d"/><a:ext cx="%d" cy="%d"/>'
+            b'<a:fld id="{%s}" type="slidenum"><a:t>&lt;number&gt;</a:t></a:fld>%s'
+            b"</p:sldLayout>"
+            % (k, k + 1, 4571280 - shift, 3428280 - shift, guid, prose(rng, 300))
+        )
+
+    pairs = []
+    for k in range(30):
+        old = member(v4_guid(rng), k, 0)
+        new = old.replace(old[old.index(b"{") + 1 : old.index(b"}")], v4_guid(rng))
+        new = new.replace(b'cx="4571280" cy="3428280"', b'cx="4570920" cy="3427920"')
+        pairs.append((old, new))
+    section = roundtrip(pairs)
+    # 122 random bits (15.25 bytes) each; positions and shifts nearly free.
+    assert deflated(section) < 30 * 16 + 60
+
+
+@pytest.mark.parametrize(
+    ("base", "new"),
+    [
+        # lowercase, not version 4, several in one copy, one skipped
+        (b"<a id='%s'/>" % v4_guid(random.Random(1), True),
+         b"<a id='%s'/>" % v4_guid(random.Random(2), True)),
+        (b"{00000000-0000-1000-0000-000000000000}", b"{FFFFFFFF-FFFF-1FFF-FFFF-FFFFFFFFFFFF}"),
+        (b"x{%s}y{%s}z{%s}" % (v4_guid(random.Random(3)), v4_guid(random.Random(4)),
+                               v4_guid(random.Random(5))),
+         b"x{%s}y{%s}z{%s}" % (v4_guid(random.Random(3)), v4_guid(random.Random(6)),
+                               v4_guid(random.Random(7)))),
+        # hex digits glued before the GUID: the decoder would find another span
+        (b"ABCD" + v4_guid(random.Random(8)) + b"EF", b"ABCD" + v4_guid(random.Random(9)) + b"EF"),
+        # mixed case, a GUID cut short, a GUID turned into something else
+        (b"{" + v4_guid(random.Random(10)) + b"}",
+         b"{" + v4_guid(random.Random(11))[:20].lower() + v4_guid(random.Random(11))[20:] + b"}"),
+        (b"{" + v4_guid(random.Random(12)) + b"}", b"{" + v4_guid(random.Random(13))[:30] + b"}"),
+        (b"{" + v4_guid(random.Random(14)) + b"}", b"{not a guid at all, sorry!!!!!!!!!!!}"),
+    ],
+    ids=["lower", "not-v4", "several", "glued", "mixed-case", "cut", "gone"],
+)
+def test_round_trip_guids(base, new):
+    roundtrip([(base, new)])
+
+
+def test_a_guid_written_twice_is_sent_once():
+    rng = random.Random(14)
+    base = b"".join(b"<f id='{%s}'>%s</f>" % (v4_guid(rng), prose(rng, 200)) for _ in range(6))
+    guid = v4_guid(rng)
+    new = re.sub(rb"[0-9A-F]{8}-[0-9A-F-]{27}", lambda m: guid, base)
+    section = roundtrip([(base, new), (base, new)])
+    assert deflated(section) < 60
+
+
+def test_long_replacements_round_trip():
+    base = b"<t>%s</t>" % (b"a" * 40)
+    for size in (0, 1, 14, 15, 16, 30, 47):
+        roundtrip([(base, b"<t>" + b"a" * 10 + b"b" * size + b"a" * 20 + b"</t>")])
+
+
 # --- properties ------------------------------------------------------------------------
 
 fast = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -401,6 +474,13 @@ def _samples() -> list[tuple[bytes, list[bytes]]]:
         [(text, text[:10_000] + text[20_000:20_400] + b" and some more" + text[10_000:])],
         [(b"<a>1</a><b>22</b>" * 50, b"<a>2</a><b>23</b>" * 49 + b"<a>0815</a>")],
         [(bytes(range(256)) * 8, bytes(range(256)) * 4 + b"\x00" * 300)],
+        [
+            (b"{%s}<x cx='4571280'/>" % v4_guid(rng) * 3,
+             b"{%s}<x cx='4570920'/>" % v4_guid(rng) * 3),
+            (b"{%s}" % v4_guid(rng, True), b"{%s}" % v4_guid(rng, True)),
+            (b"{00000000-0000-1000-0000-000000000000}", b"{00000000-0000-1000-0000-0000000000FF}"),
+            (b"<t>%s</t>" % (b"a" * 60), b"<t>%s</t>" % (b"a" * 20 + b"b" * 30 + b"a" * 30)),
+        ],
     ]
     return [(encode(pairs), [base for base, _ in pairs]) for pairs in cases]
 
@@ -418,6 +498,41 @@ def _decode_or_fail_cleanly(section: bytes, bases: list[bytes]) -> None:
         target_sizes(section)
     except CorruptDeltaError:
         pass
+
+
+def _section(npairs: int, columns: dict[int, bytes]) -> bytes:
+    """A section by hand: column number -> content (column 8 has mask bit 9)."""
+    mask = sum(1 << (c if c < 8 else 9) for c in columns)
+    head = bytearray([npairs, mask & 0x7F | 0x80, mask >> 7])
+    ordered = [columns[c] for c in sorted(columns)]
+    head += bytes(len(col) for col in ordered[:-1])
+    return bytes(head) + b"".join(ordered)
+
+
+def test_guid_fix_by_hand_and_its_errors():
+    ops, nfix, fgap = b"\x16\x00", b"\x01", bytes([(2 << 3) | 5])  # COPY REST FIXED, V4
+    bits = (1 << 122) - 1
+    guids = (bits << 6).to_bytes(16, "big")
+    base = b"<f id='{01234567-89ab-4def-8123-456789ABCDEF}'/>"
+    section = _section(1, {0: ops, 3: nfix, 4: fgap, 8: guids})
+    [out] = decode(section, [base], max_output=UNLIMITED)
+    assert out == b"<f id='{FFFFFFFF-FFFF-4FFF-BFFF-FFFFFFFFFFFF}'/>"
+    assert target_sizes(section) == [2 + 1 + 1 + 16]
+    bad = [
+        (section, b"<f id='{01234567-89ab-4def-8123-456789ABCDE}'/>"),  # no GUID in the base
+        (_section(1, {0: ops, 3: nfix, 4: fgap, 8: guids + b"\x00"}), base),  # bytes left over
+        (_section(1, {0: ops, 3: nfix, 4: fgap, 8: guids[:-1] + b"\xc1"}), base),  # padding
+        (_section(1, {0: ops, 3: nfix, 4: fgap, 8: guids[:15]}), base),  # too short
+        (_section(1, {0: ops, 3: nfix, 4: bytes([(4 << 3) | 5]), 8: guids}), base),  # skips it
+        (_section(1, {0: ops, 3: nfix, 4: bytes([5])}), base),  # no LITS for a plain one
+        (_section(1, {0: ops, 3: nfix, 4: bytes([7])}), base),  # kind 7
+        (_section(1, {0: ops, 3: nfix, 4: bytes([6])}), b"<f id='x'/>"),  # NUM_AGAIN, no number
+    ]
+    for data, other in bad:
+        with pytest.raises(CorruptDeltaError):
+            decode(data, [other], max_output=UNLIMITED)
+    with pytest.raises(LimitExceededError):
+        decode(section, [base], max_output=len(base) - 1)
 
 
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])

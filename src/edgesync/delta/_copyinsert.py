@@ -10,18 +10,20 @@ deflate, and :func:`decode` reads them back.
 Format in brief (``docs/delta-format.md`` is the normative text):
 
 * a header (pair count, a mask of the non-empty columns, their lengths), then
-  eight *columns*, each holding one kind of value for all pairs together --
+  nine *columns*, each holding one kind of value for all pairs together --
   opcodes, lengths, literal bytes, fix counts, fix gaps, fix lengths, offsets,
-  numeric deltas -- because deflate compresses a run of like values far better
-  than interleaved records (and similar edits in dozens of members then
-  compress together);
+  numeric deltas, GUID bits -- because deflate compresses a run of like
+  values far better than interleaved records (and similar edits in dozens of
+  members then compress together);
 * each pair is a run of instructions ended by ``END``: ``ADD`` (literal
   bytes), ``COPY`` (a slice of the base, from a cursor that follows the copies,
   optionally with *fixes*), ``FAR`` (a slice from anywhere, cursor unmoved) and
   ``RULE`` (a renumbering rule for the pair's copies);
 * a fix is a small edit of a copy, in base coordinates: a decimal number plus a
   delta (located by counting digit runs, so that renumbered rows repeat the
-  same fix bytes), or bytes replaced by literals or by other base bytes;
+  same fix bytes, and may reuse the previous fix's delta), a GUID replaced by
+  another (its 122 random bits, for the field ids LibreOffice redraws on every
+  save), or bytes replaced by literals or by other base bytes;
 * a rule says "numbers after this context, from this value on, move by this
   much", which is what inserting a row or a shared string does to a sheet;
 * the literal column may be deflated with 32 KiB of a base as dictionary,
@@ -48,10 +50,12 @@ __all__ = ["decode", "encode", "target_sizes"]
 
 # Columns, in the order they follow the header (the order makes the mask of a
 # small delta fit in one byte).
-_OPS, _LENS, _LITS, _NFIX, _FGAP, _FLEN, _FVAL, _OFFS = range(8)
-_NCOLS = 8
+_OPS, _LENS, _LITS, _NFIX, _FGAP, _FLEN, _FVAL, _OFFS, _GUIDS = range(9)
+_NCOLS = 9
 # Mask bit: the LITS column is deflated with a dictionary taken from a base.
-_PACKED = 1 << _NCOLS
+_PACKED = 1 << 8
+# The mask bit of each column (GUIDS came after PACKED).
+_COLUMN_BITS = (1, 2, 4, 8, 16, 32, 64, 128, 512)
 
 # Opcodes (column OPS). A copy opcode is _COPY plus flag bits: _AT (an offset
 # from the cursor follows in OFFS), _REST (no length: it copies to the end of the
@@ -60,7 +64,17 @@ _END, _ADD, _FAR, _RULE = 0, 1, 2, 3
 _COPY, _AT, _REST, _FIXED = 0x10, 0x01, 0x02, 0x04
 
 # Fix kinds: the low three bits of a fix's FGAP value (the gap is the rest).
-_NUM_RUNS, _NUM_AT, _SUB, _REPL, _MOVE = range(5)
+_NUM_RUNS, _NUM_AT, _SUB, _REPL, _MOVE, _UUID, _NUM_AGAIN = range(7)
+
+# A GUID: what a GUID fix replaces. Its new value is 16 bytes of LITS or, for
+# a random (version 4) GUID, its 122 random bits in the GUIDS column: deflate
+# keeps both near their entropy (as hex text a GUID costs ~22 bytes).
+_GUID = re.compile(rb"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
+_GUID_SIZE = 36
+_GUID_BYTES = 16
+_GUID_BITS = 122
+# GUID fix flags, the low bits of its gap: lowercase hex; value in GUIDS.
+_LOWER, _V4 = 1, 2
 
 # A digit run: what a numeric fix edits. ASCII digits only, whatever the locale.
 _DIGITS = re.compile(rb"[0-9]+")
@@ -87,6 +101,13 @@ def _put_varint(out: bytearray, value: int) -> None:
         out.append((value & 0x7F) | 0x80)
         value >>= 7
     out.append(value)
+
+
+def _put_sizes(out: bytearray, replaced: int, added: int) -> None:
+    """The sizes of a REPL or MOVE fix: one varint for the usual short ones."""
+    _put_varint(out, replaced << 4 | min(added, 15))
+    if added >= 15:
+        _put_varint(out, added - 15)
 
 
 def _vlen(value: int) -> int:
@@ -164,9 +185,9 @@ def _split(section: bytes) -> tuple[int, int, int, list[bytes]]:
     section = bytes(section)
     npairs, pos = _get_varint(section, 0)
     mask, pos = _get_varint(section, pos)
-    if mask >> (_NCOLS + 1) or mask == _PACKED or (mask & _PACKED and not mask & 1 << _LITS):
+    if mask >> 10 or mask == _PACKED or (mask & _PACKED and not mask & 1 << _LITS):
         raise CorruptDeltaError("copyinsert: bad column mask")
-    present = [c for c in range(_NCOLS) if mask >> c & 1]
+    present = [c for c in range(_NCOLS) if mask & _COLUMN_BITS[c]]
     lengths = []
     for _ in present[:-1]:
         length, pos = _get_varint(section, pos)
@@ -244,6 +265,10 @@ def decode(section: bytes, bases: Sequence[bytes], *, max_output: int) -> list[b
     budget = max_output
     search = _DIGITS.search
     match = _DIGITS.match
+    guid = _GUID.search
+    delta = 0  # of the last numeric fix, which NUM_AGAIN repeats
+    guids = cols[_GUIDS]
+    gbit = 0  # bits of GUIDS read
     # Read positions in the columns.
     oi = li = ni = fi = gi = vi = xi = lit = 0
     results: list[bytes] = []
@@ -340,8 +365,8 @@ def decode(section: bytes, bases: Sequence[bytes], *, max_output: int) -> list[b
                     gi += 1
                     kind = gap & 7
                     gap >>= 3
-                    if kind <= _NUM_AT:
-                        if kind == _NUM_RUNS:
+                    if kind <= _NUM_AT or kind == _NUM_AGAIN:
+                        if kind != _NUM_AT:
                             at = pos
                             for _ in range(gap):
                                 m = search(base, at, end)
@@ -356,24 +381,65 @@ def decode(section: bytes, bases: Sequence[bytes], *, max_output: int) -> list[b
                         start, stop = m.span()
                         if stop - start > _MAX_DIGITS:
                             raise CorruptDeltaError("copyinsert: numeric fix on a too long number")
-                        value = int(m.group()) + _unzigzag(fval[vi])
-                        vi += 1
+                        if kind != _NUM_AGAIN:
+                            delta = _unzigzag(fval[vi])
+                            vi += 1
+                        value = int(m.group()) + delta
                         if value < 0:
                             raise CorruptDeltaError("copyinsert: numeric fix goes negative")
                         piece = b"%d" % value
+                    elif kind == _UUID:
+                        at = pos
+                        for _ in range(gap >> 2):
+                            m = guid(base, at, end)
+                            if m is None:
+                                raise CorruptDeltaError("copyinsert: GUID fix past its copy")
+                            at = m.end()
+                        m = guid(base, at, end)
+                        if m is None:
+                            raise CorruptDeltaError("copyinsert: GUID fix finds no GUID")
+                        start, stop = m.span()
+                        if gap & _V4:
+                            first = gbit >> 3
+                            gbit += _GUID_BITS
+                            last = (gbit + 7) >> 3
+                            if last > len(guids):
+                                raise CorruptDeltaError("copyinsert: GUID overruns its column")
+                            value = int.from_bytes(guids[first:last], "big") >> (-gbit & 7)
+                            value = (
+                                (value >> 74 & 0xFFFFFFFFFFFF) << 80 | 4 << 76
+                                | (value >> 62 & 0xFFF) << 64 | 2 << 62
+                                | (value & 0x3FFFFFFFFFFFFFFF)
+                            )
+                            text = "%032x" % value
+                        else:
+                            if lit + _GUID_BYTES > len(lits):
+                                raise CorruptDeltaError("copyinsert: literal overruns its column")
+                            text = lits[lit : lit + _GUID_BYTES].hex()
+                            lit += _GUID_BYTES
+                        if not gap & _LOWER:
+                            text = text.upper()
+                        piece = (
+                            f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+                        ).encode()
                     else:
                         start = pos + gap
-                        stop = start + flen[xi]
-                        xi += 1
-                        if stop > end:
-                            raise CorruptDeltaError("copyinsert: fix past its copy")
                         if kind == _SUB:
-                            added = stop - start
-                        elif kind == _REPL or kind == _MOVE:
                             added = flen[xi]
                             xi += 1
+                            stop = start + added
+                        elif kind == _REPL or kind == _MOVE:
+                            sizes = flen[xi]
+                            xi += 1
+                            stop = start + (sizes >> 4)
+                            added = sizes & 15
+                            if added == 15:
+                                added += flen[xi]
+                                xi += 1
                         else:
                             raise CorruptDeltaError(f"copyinsert: unknown fix kind {kind}")
+                        if stop > end:
+                            raise CorruptDeltaError("copyinsert: fix past its copy")
                         if kind == _MOVE:
                             source = start + _unzigzag(fval[vi])
                             vi += 1
@@ -412,6 +478,7 @@ def decode(section: bytes, bases: Sequence[bytes], *, max_output: int) -> list[b
     if (
         oi != len(ops) or li != len(lens) or ni != len(offs) or fi != len(nfix)
         or gi != len(fgap) or vi != len(fval) or xi != len(flen) or lit != len(lits)
+        or (gbit + 7) >> 3 != len(guids) or (guids and guids[-1] & ((1 << (-gbit & 7)) - 1))
     ):
         raise CorruptDeltaError("copyinsert: trailing data in a column")
     return results
@@ -483,11 +550,11 @@ def target_sizes(section: bytes) -> list[int]:
     )
     lensv, nfixv = _read_varints(cols[_LENS]), _read_varints(cols[_NFIX])
     fgapv, flenv = _read_varints(cols[_FGAP]), _read_varints(cols[_FLEN])
-    oi = li = ni = fi = gi = vi = xi = lit = 0
+    oi = li = ni = fi = gi = vi = xi = lit = bits = 0
     sizes = []
     try:
         for _ in range(npairs):
-            size = 0
+            size = -((bits + 7) >> 3)  # plus the GUIDS bytes up to the pair's last bit
             used = 0  # literal bytes of this pair
             while True:
                 op = ops[oi]
@@ -532,28 +599,41 @@ def target_sizes(section: bytes) -> list[int]:
                     if kind <= _NUM_AT:
                         size += fval[vi]
                         vi += 1
+                    elif kind == _NUM_AGAIN:
+                        pass
                     elif kind == _SUB:
                         size += flen[xi]
                         used += flenv[xi]
                         xi += 1
-                    elif kind == _REPL:
-                        size += flen[xi] + flen[xi + 1]
-                        used += flenv[xi + 1]
-                        xi += 2
-                    elif kind == _MOVE:
-                        size += flen[xi] + flen[xi + 1] + fval[vi]
-                        xi += 2
-                        vi += 1
+                    elif kind == _REPL or kind == _MOVE:
+                        added = flenv[xi] & 15
+                        size += flen[xi]
+                        xi += 1
+                        if added == 15:
+                            added += flenv[xi]
+                            size += flen[xi]
+                            xi += 1
+                        if kind == _REPL:
+                            used += added
+                        else:
+                            size += fval[vi]
+                            vi += 1
+                    elif kind == _UUID:
+                        if fgapv[gi - 1] >> 3 & _V4:
+                            bits += _GUID_BITS
+                        else:
+                            used += _GUID_BYTES
                     else:
                         raise CorruptDeltaError(f"copyinsert: unknown fix kind {kind}")
                 fi += 1
             lit += used
-            sizes.append(size + round(used * lit_scale))
+            sizes.append(size + ((bits + 7) >> 3) + round(used * lit_scale))
     except IndexError:
         raise CorruptDeltaError("copyinsert: truncated section") from None
     if (
         oi != len(ops) or li != len(lens) or ni != len(offs) or fi != len(nfix)
         or gi != len(fgap) or vi != len(fval) or xi != len(flen) or lit != lit_total
+        or (bits + 7) >> 3 != len(cols[_GUIDS])
     ):
         raise CorruptDeltaError("copyinsert: trailing data in a column")
     return sizes
@@ -575,7 +655,7 @@ _FIX_WINDOW = 48
 # How many equal bytes confirm that a fix lined the content up again.
 _FIX_CONFIRM = 8
 # Numeric fixes count digit runs up to this gap; past it they count bytes.
-_MAX_RUN_GAP = 32
+_MAX_RUN_GAP = 128
 # Largest slice compared at once while measuring a match (bounds transient memory).
 _MAX_STEP = 1 << 20
 # Diagonal checks: fingerprint length, search radius, horizon priced, and the
@@ -585,6 +665,7 @@ _SWITCH_RADIUS = 1 << 16
 _SWITCH_HORIZON = 384
 _SWITCH_COST = 3.0
 _ISDIGIT = bytes(1 if 48 <= c <= 57 else 0 for c in range(256))
+_ISHEX = bytes(1 if c in b"0123456789ABCDEFabcdef" else 0 for c in range(256))
 _ISALPHA = bytes(1 if chr(c).isascii() and chr(c).isalpha() else 0 for c in range(256))
 # Literal runs at least this long are searched for pieces found anywhere in the
 # base (an inserted paragraph is mostly phrases the document already has).
@@ -674,20 +755,24 @@ class _Columns:
     ``new[j0:j1]``; ``("L", data)`` literal bytes; ``("F", start, stop)`` far
     copy of ``base[start:stop]``; ``("C", start, stop, fixes)`` copy of
     ``base[start:stop]`` with fixes sorted by position, each ``("N", s, e,
-    delta)`` (number), ``("R", s, e, data)`` (bytes) or ``("M", s, e, source,
+    delta)`` (number), ``("R", s, e, data)`` (bytes), ``("G", s, e, data)``
+    (a GUID replaced by the GUID *data*, as text) or ``("M", s, e, source,
     size)`` (base bytes), all in base coordinates.
     """
 
     def __init__(self) -> None:
         self.cols = [bytearray() for _ in range(_NCOLS)]
+        self.guids = _Bits()
+        self.delta = 0  # the delta of the last numeric fix
         # Where literal bytes are used: (pair, base position, count), to pick
         # the dictionary of a packed literal column.
         self.uses: list[tuple[int, int, int]] = []
 
     def emit_pair(
-        self, index: int, base: bytes, new: bytes, rules: list, instructions: list
+        self, index: int, base: bytes, new: bytes, rules: list, instructions: list,
+        repeated: set = frozenset(),
     ) -> None:
-        ops, lens, lits, nfix, fgap, flen, fval, offs = self.cols
+        ops, lens, lits, nfix, fgap, flen, fval, offs, _ = self.cols
         uses = self.uses
         for context, steps in rules:
             ops.append(_RULE)
@@ -759,15 +844,37 @@ class _Columns:
                     runs = -1
                     if s - pos <= _MAX_RUN_GAP * 24:
                         runs = len(_DIGITS.findall(base, pos, s))
-                    if 0 <= runs <= _MAX_RUN_GAP:
-                        _put_varint(fgap, runs << 3 | _NUM_RUNS)
+                    if 0 <= runs <= _MAX_RUN_GAP and fix[3] == self.delta:
+                        # The same shift as the last number (a resized frame
+                        # moves cx and cy alike, in every layout): no FVAL.
+                        _put_varint(fgap, runs << 3 | _NUM_AGAIN)
                     else:
-                        _put_varint(fgap, (s - pos) << 3 | _NUM_AT)
-                    _put_varint(fval, _zigzag(fix[3]))
+                        if 0 <= runs <= _MAX_RUN_GAP:
+                            _put_varint(fgap, runs << 3 | _NUM_RUNS)
+                        else:
+                            _put_varint(fgap, (s - pos) << 3 | _NUM_AT)
+                        _put_varint(fval, _zigzag(fix[3]))
+                        self.delta = fix[3]
+                elif tag == "G" and (skip := _guid_skip(base, pos, s, stop)) >= 0:
+                    data = fix[3]
+                    value = int(data.replace(b"-", b""), 16)
+                    flags = _LOWER if data != data.upper() else 0
+                    if value >> 76 & 15 == 4 and value >> 62 & 3 == 2 and data not in repeated:
+                        # Its 122 random bits; a GUID written more than once
+                        # goes whole into LITS, where deflate sees it repeat.
+                        flags |= _V4
+                        self.guids.put(
+                            (value >> 80) << 74 | (value >> 64 & 0xFFF) << 62
+                            | (value & 0x3FFFFFFFFFFFFFFF),
+                            _GUID_BITS,
+                        )
+                    else:
+                        lits += value.to_bytes(_GUID_BYTES, "big")
+                        uses.append((index, s, _GUID_BYTES))
+                    _put_varint(fgap, (skip << 2 | flags) << 3 | _UUID)
                 elif tag == "M":
                     _put_varint(fgap, (s - pos) << 3 | _MOVE)
-                    _put_varint(flen, e - s)
-                    _put_varint(flen, fix[4])
+                    _put_sizes(flen, e - s, fix[4])
                     _put_varint(fval, _zigzag(fix[3] - s))
                 else:
                     data = fix[3]
@@ -776,8 +883,7 @@ class _Columns:
                         _put_varint(flen, len(data))
                     else:
                         _put_varint(fgap, (s - pos) << 3 | _REPL)
-                        _put_varint(flen, e - s)
-                        _put_varint(flen, len(data))
+                        _put_sizes(flen, e - s, len(data))
                     lits += data
                     uses.append((index, s, len(data)))
                 pos = e
@@ -826,10 +932,11 @@ class _Columns:
         return True
 
     def section(self, npairs: int, packed: bool) -> bytes:
+        self.cols[_GUIDS] = self.guids.getvalue()
         mask = _PACKED if packed else 0
         for c, col in enumerate(self.cols):
             if col:
-                mask |= 1 << c
+                mask |= _COLUMN_BITS[c]
         head = bytearray()
         _put_varint(head, npairs)
         _put_varint(head, mask)
@@ -837,6 +944,46 @@ class _Columns:
         for col in present[:-1]:
             _put_varint(head, len(col))
         return bytes(head) + b"".join(present)
+
+
+class _Bits:
+    """A bit stream, most significant bit first, padded with zeros to a byte."""
+
+    def __init__(self) -> None:
+        self.out = bytearray()
+        self.acc = 0
+        self.count = 0  # bits in acc
+
+    def put(self, value: int, width: int) -> None:
+        self.acc = self.acc << width | value
+        self.count += width
+        whole = self.count >> 3
+        if whole:
+            self.count &= 7
+            self.out += (self.acc >> self.count).to_bytes(whole, "big")
+            self.acc &= (1 << self.count) - 1
+
+    def getvalue(self) -> bytes:
+        if self.count:
+            return bytes(self.out) + bytes([self.acc << (8 - self.count)])
+        return bytes(self.out)
+
+
+def _guid_skip(base: bytes, pos: int, start: int, end: int) -> int:
+    """How many GUIDs a GUID fix at *start* skips from *pos* (-1: it cannot be one).
+
+    The decoder takes GUIDs one after the other from *pos* in ``base[pos:end]``;
+    a GUID that overlaps another (hex digits before it) may not be among them.
+    """
+    skip = 0
+    while True:
+        m = _GUID.search(base, pos, end)
+        if m is None or m.start() > start:
+            return -1
+        if m.start() == start:
+            return skip
+        skip += 1
+        pos = m.end()
 
 
 def _deflated_size(data: bytes, zdict: bytes | None) -> int:
@@ -1014,6 +1161,17 @@ class _Matcher:
             ):
                 delta = int(dn) - int(db)
                 return ("N", si, mb.end(), delta), sj, mb.end(), mn.end()
+        # A GUID replaced by another (a field id LibreOffice draws anew on every
+        # save): one fix for the whole GUID, however many of its bytes differ.
+        m = None
+        if _ISHEX[base[i]] and _ISHEX[new[j]] and 45 in base[max(cursor, i - 23) : i + 14]:
+            m = _GUID.search(base, max(cursor, i - _GUID_SIZE + 1), i + _GUID_SIZE)
+        if m is not None and m.start() <= i:
+            gs, ge = m.span()
+            gj = j - (i - gs)
+            data = new[gj : gj + _GUID_SIZE]
+            if _GUID.fullmatch(data) and (data == data.upper() or data == data.lower()):
+                return ("G", gs, ge, data), gj, ge, gj + _GUID_SIZE
         # Some bytes replaced: find where base and new line up again, nearest first.
         nb, nn = len(base), len(new)
         best = None
@@ -1055,6 +1213,8 @@ class _Matcher:
             return 1.2 + 0.5 * (abs(delta).bit_length() + 8) // 7
         if fix[0] == "M":
             return 4.0
+        if fix[0] == "G":
+            return 17.5
         return 1.5 + 0.55 * len(fix[3]) + (0.0 if fix[2] - fix[1] == len(fix[3]) else 0.5)
 
     def simulate(self, i: int, j: int, stop: int) -> float:
@@ -1424,8 +1584,18 @@ def encode(pairs: Sequence[tuple[bytes, bytes]]) -> bytes:
 
 def _section(pairs: list, plans: list) -> bytes:
     columns = _Columns()
+    seen: set = set()
+    repeated: set = set()
+    for _, instructions in plans:
+        for ins in instructions:
+            if ins[0] == "C":
+                for fix in ins[3]:
+                    if fix[0] == "G":
+                        data = fix[3].upper()
+                        (repeated if data in seen else seen).add(data)
+    repeated |= {data.lower() for data in repeated}
     for index, ((base, new), (rules, instructions)) in enumerate(zip(pairs, plans)):
-        columns.emit_pair(index, base, new, rules, instructions)
+        columns.emit_pair(index, base, new, rules, instructions, repeated)
     packed = columns.pack_literals(pairs)
     return columns.section(len(pairs), packed)
 
