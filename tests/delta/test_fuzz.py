@@ -251,7 +251,7 @@ def _structures() -> dict[str, tuple[bytes, bytes, bytes, Callable[[bytes], byte
     table = b"\x01" + bytes([n, n]) + bytes(n) + bytes(n) + b"\x00" + b"\x01"
 
     def frame_payload(new_frame: bytes) -> bytes:
-        return table + _blob(_copyinsert.encode([(frame, new_frame)])) + _blob(b"")
+        return table + _blob(_copyinsert.encode([(frame, new_frame)])) + _blob(b"") + _blob(b"")
 
     # doc.xml recompressed at level 1: its recipe is near the end of a real payload.
     members[1] = zs.deflated("doc.xml", text, raw=zs.raw_deflate(text, 1), descriptor=True)

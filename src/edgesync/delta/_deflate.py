@@ -42,9 +42,11 @@ from edgesync.errors import CorruptDeltaError
 
 __all__ = [
     "CANONICAL",
+    "LIBREOFFICE",
     "LIBREOFFICE_BLOCK_SIZE",
     "LIBREOFFICE_DICT_SIZE",
     "Recipe",
+    "StreamCheck",
     "deflate",
     "find_recipe",
 ]
@@ -188,7 +190,9 @@ class Recipe:
 #: What edgesync deflates with when no recipe reproduces the original.
 CANONICAL = Recipe(level=6)
 
-_LIBREOFFICE = Recipe(6, block_size=LIBREOFFICE_BLOCK_SIZE, dict_size=LIBREOFFICE_DICT_SIZE)
+#: LibreOffice's block-parallel deflater, which it uses for members over 1,000,000 bytes.
+LIBREOFFICE = _LIBREOFFICE = Recipe(6, block_size=LIBREOFFICE_BLOCK_SIZE,
+                                    dict_size=LIBREOFFICE_DICT_SIZE)
 
 
 def _varint(value: int) -> bytes:
@@ -917,3 +921,98 @@ class _Search:
             for _, future in pending:
                 future.cancel()
         return out_pos == len(raw)
+
+
+# --- checking a recipe on content that arrives in pieces -------------------------------
+
+
+class StreamCheck:
+    """Finds which of a few recipes reproduce ``raw`` while the content is fed piece by piece.
+
+    :func:`find_recipe` needs the whole content; this never holds more than a
+    deflate block of it, for members too large to keep two copies of in
+    memory. It only tries the recipes it is given (the common ones), dropping
+    each at its first differing output byte.
+
+    :param raw: the member's raw deflate stream.
+    :param candidates: recipes to try, most likely first.
+    """
+
+    def __init__(self, raw: bytes, candidates: list[Recipe]) -> None:
+        self._raw = memoryview(raw)
+        unique: list[Recipe] = []
+        for recipe in candidates:
+            if recipe not in unique and recipe.level != 0:
+                unique.append(recipe)
+        self._checks = [_BlockCheck(recipe) if recipe.block_size else _OneCheck(recipe)
+                        for recipe in unique]
+
+    def feed(self, piece: bytes) -> None:
+        """The next piece of content."""
+        self._checks = [c for c in self._checks if c.feed(piece, self._raw)]
+
+    def finish(self) -> Recipe | None:
+        """The first candidate that reproduced the whole stream, or None."""
+        for check in self._checks:
+            if check.finish(self._raw):
+                return check.recipe
+        return None
+
+
+class _OneCheck:
+    """One candidate recipe without blocks: one compressor, output compared as it comes."""
+
+    def __init__(self, recipe: Recipe) -> None:
+        self.recipe = recipe
+        self._compressor = _compressor(recipe)
+        self._pos = 0
+
+    def _matches(self, out: bytes, raw: memoryview) -> bool:
+        end = self._pos + len(out)
+        if raw[self._pos:end] != out:
+            return False
+        self._pos = end
+        return True
+
+    def feed(self, piece: bytes, raw: memoryview) -> bool:
+        return self._matches(self._compressor.compress(piece), raw)
+
+    def finish(self, raw: memoryview) -> bool:
+        return self._matches(self._compressor.flush(zlib.Z_FINISH), raw) and \
+            self._pos == len(raw)
+
+
+class _BlockCheck:
+    """One block-parallel candidate: each block compressed once it is known not to be last."""
+
+    def __init__(self, recipe: Recipe) -> None:
+        self.recipe = recipe
+        self._primer = b""          # the dict_size bytes before the pending block
+        self._pending = bytearray()  # input not yet compressed
+        self._pos = 0
+
+    def _block(self, block: bytes, last: bool, raw: memoryview) -> bool:
+        zdict = self._primer[-self.recipe.dict_size:] if self._primer else None
+        compressor = _compressor(self.recipe, memoryview(zdict) if zdict else None)
+        out = compressor.compress(block) + compressor.flush(
+            zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+        end = self._pos + len(out)
+        if raw[self._pos:end] != out:
+            return False
+        self._pos = end
+        self._primer = (self._primer + block)[-self.recipe.dict_size:]
+        return True
+
+    def feed(self, piece: bytes, raw: memoryview) -> bool:
+        self._pending += piece
+        size = self.recipe.block_size
+        # Keep at least one byte back: a block is the last one only if nothing follows.
+        while len(self._pending) > size:
+            block = bytes(self._pending[:size])
+            del self._pending[:size]
+            if not self._block(block, False, raw):
+                return False
+        return True
+
+    def finish(self, raw: memoryview) -> bool:
+        return self._block(bytes(self._pending), True, raw) and self._pos == len(raw)

@@ -37,9 +37,12 @@ _KNOWN_FLAGS = _FLAG_EXACT | _FLAG_STORED
 # Payload kinds.
 KIND_RAW, KIND_ZIP = 0, 1
 # Codecs of one member (or of the whole file for KIND_RAW).
-CODEC_SAME, CODEC_CI, CODEC_DMP, CODEC_LITERAL = 0, 1, 2, 3
+CODEC_SAME, CODEC_CI, CODEC_DMP, CODEC_LITERAL, CODEC_CHUNKED = 0, 1, 2, 3, 4
 CODEC_NAMES = {CODEC_SAME: "same", CODEC_CI: "copy-insert", CODEC_DMP: "dmp",
-               CODEC_LITERAL: "literal"}
+               CODEC_LITERAL: "literal", CODEC_CHUNKED: "chunked"}
+_MEMBER_CODECS = (CODEC_SAME, CODEC_CI, CODEC_DMP, CODEC_CHUNKED)
+# Chunks of a CHUNKED member.
+_CHUNK_COPY, _CHUNK_CI = 0, 1
 # Operations on a member of the new archive.
 OP_KEEP, OP_PATCH, OP_ADD, OP_RAW = 0, 1, 2, 3
 OP_NAMES = {OP_KEEP: "keep", OP_PATCH: "patch", OP_ADD: "add", OP_RAW: "raw"}
@@ -51,6 +54,18 @@ _STORED, _DEFLATED = 0, 8
 _DMP_MAX_MEMBER = 256 * 1024
 _DMP_MAX_SPAN = 2048
 _DMP_MAX_CI = 256
+
+# A deflated member whose content (in base or new) exceeds this is diffed as a stream,
+# STREAM_CHUNK bytes of new content at a time against a window of the base around
+# where they came from (STREAM_MARGIN either side), so that the diff never holds two
+# whole contents: a 77 MB spreadsheet would otherwise need over 150 MB. Edits that
+# move content farther than the margin cost literals there, never correctness.
+STREAM_THRESHOLD = 16 << 20
+STREAM_CHUNK = 4 << 20
+STREAM_MARGIN = 1 << 20
+STREAM_LOOKAHEAD = 8 << 20
+# How much of a piece's end is looked for to find where the next piece comes from.
+_TAIL = 256
 
 
 # --- diff -------------------------------------------------------------------------------
@@ -65,10 +80,13 @@ def diff(base: bytes, new: bytes, *, path: str | None = None) -> bytes:
         base_zip, new_zip = _zip.parse(base), _zip.parse(new)
     except _zip.NotModelled:
         base_zip = new_zip = None
-    if base_zip is not None and new_zip is not None:
-        delta = _diff_zip(base, new, base_zip, new_zip, base_hash)
-    if delta is None:
-        delta = _diff_raw(base, new, base_hash)
+    try:
+        if base_zip is not None and new_zip is not None:
+            delta = _diff_zip(base, new, base_zip, new_zip, base_hash)
+        if delta is None:
+            delta = _diff_raw(base, new, base_hash)
+    except _EncoderFault:
+        return _literal(new, base_hash)
     # Never send more than the whole file, compressed.
     if len(delta) * 8 > len(new):
         literal = _literal(new, base_hash)
@@ -104,8 +122,39 @@ def _diff_raw(base: bytes, new: bytes, base_hash: bytes) -> bytes:
     else:
         codec, ci_pairs, dmp_patches = _choose_codec(base, new)
         w.u8(codec)
-        w.raw(_copyinsert.encode(ci_pairs) if codec == CODEC_CI else dmp_patches[0])
+        w.raw(_encode_ci(ci_pairs) if codec == CODEC_CI else dmp_patches[0])
     return _seal(base_hash, hashlib.sha256(new).digest(), True, w.getvalue())
+
+
+def _encode_ci(pairs: list[tuple[bytes, bytes]]) -> bytes:
+    """A copy/insert section for ``pairs``, checked by decoding it before it is sent.
+
+    Decoding costs a fraction of encoding, and it means an encoder bug can
+    cost bytes but never a delta the edge cannot apply: a pair that does not
+    come back is sent again as pure insertions (no copies, so it decodes the
+    same against any base).
+    """
+    section = _copyinsert.encode(pairs)
+    wrong = _ci_mismatches(section, pairs)
+    if wrong:
+        pairs = [(b"" if k in wrong else base, new) for k, (base, new) in enumerate(pairs)]
+        section = _copyinsert.encode(pairs)
+        if _ci_mismatches(section, pairs):
+            raise _EncoderFault("the copy/insert encoder cannot even write insertions")
+    return section
+
+
+class _EncoderFault(Exception):
+    """Our own encoder produced something that does not decode: send the file literally."""
+
+
+def _ci_mismatches(section: bytes, pairs: list[tuple[bytes, bytes]]) -> set[int]:
+    try:
+        outs = _copyinsert.decode(section, [base for base, _ in pairs],
+                                  max_output=sum(len(new) for _, new in pairs))
+    except DeltaError:
+        return set(range(len(pairs)))
+    return {k for k, ((_, new), out) in enumerate(zip(pairs, outs, strict=True)) if out != new}
 
 
 def _choose_codec(base: bytes, new: bytes) -> tuple[int, list[tuple[bytes, bytes]], list[bytes]]:
@@ -172,6 +221,7 @@ def _diff_zip(base: bytes, new: bytes, base_zip: _zip.Archive, new_zip: _zip.Arc
     names: list[bytes] = []
     ci_pairs: list[tuple[bytes, bytes]] = []
     dmp_patches: list[bytes] = []
+    chunked: list[list[tuple[int, int, int, bytes]]] = []
     frame_truths: list[_zip.Truth] = []   # what the new file's fields derive from
     build_truths: list[_zip.Truth] = []   # the same, for the data the patcher will write
     datas: list[bytes] = []
@@ -193,6 +243,25 @@ def _diff_zip(base: bytes, new: bytes, base_zip: _zip.Archive, new_zip: _zip.Arc
             build_truths.append(truth)
             datas.append(raw_new)
             continue
+
+        if base_entry is not None and entry.method == base_entry.method == _DEFLATED and \
+                max(rec.usize, base_central[base_entry.central].usize) > STREAM_THRESHOLD:
+            streamed = _stream_member(base[base_entry.data_start:base_entry.data_end],
+                                      raw_new, hint)
+            if streamed is not None:
+                member_chunks, recipe, crc, size = streamed
+                names.append(entry.name)
+                ops.append(OP_PATCH)
+                refs.append(j)
+                codecs.append(CODEC_CHUNKED)
+                chunked.append(member_chunks)
+                recipes.append(recipe.to_bytes())
+                hint = recipe
+                truth = _zip.Truth(crc, size, len(raw_new))
+                frame_truths.append(truth)
+                build_truths.append(truth)
+                datas.append(raw_new)
+                continue
 
         content = _content(new, new_zip, entry)
         base_content = (_content(base, base_zip, base_entry) if base_entry is not None
@@ -281,9 +350,138 @@ def _diff_zip(base: bytes, new: bytes, base_zip: _zip.Archive, new_zip: _zip.Arc
     else:
         w.u8(CODEC_CI)
         all_pairs = [(base_frame, frame)] + ci_pairs
-    w.blob(_copyinsert.encode(all_pairs) if all_pairs else b"")
+    w.blob(_encode_ci(all_pairs) if all_pairs else b"")
     w.blob(_dmp_section(dmp_patches))
+    w.blob(_chunk_section(chunked))
     return _seal(base_hash, hashlib.sha256(rebuilt).digest(), exact, w.getvalue())
+
+
+class _Inflow:
+    """A member's content, inflated a piece at a time."""
+
+    __slots__ = ("_d", "_tail")
+
+    def __init__(self, raw: bytes) -> None:
+        self._d = zlib.decompressobj(-15)
+        self._tail = raw
+
+    def read(self, n: int) -> bytes:
+        """Up to ``n`` bytes of content; fewer only at the end."""
+        out = []
+        while n > 0 and (self._tail or not self._d.eof):
+            piece = self._d.decompress(self._tail, n) if self._tail else self._d.flush()
+            self._tail = self._d.unconsumed_tail
+            if not piece and not self._tail:
+                break
+            out.append(piece)
+            n -= len(piece)
+        return b"".join(out)
+
+
+def _stream_member(base_raw: bytes, new_raw: bytes, hint: _deflate.Recipe | None
+                   ) -> tuple[list[tuple[int, int, int, bytes]], _deflate.Recipe, int, int] | None:
+    """Chunks, recipe, CRC and size of a huge member, never holding either content whole.
+
+    Returns None when none of the common recipes reproduces the member (or its
+    data is damaged): the caller then takes the ordinary path, which searches
+    every recipe on the whole content.
+    """
+    check = _deflate.StreamCheck(new_raw, [r for r in (hint, _deflate.LIBREOFFICE,
+                                                       _deflate.CANONICAL) if r])
+    base_in, new_in = _Inflow(base_raw), _Inflow(new_raw)
+    window, window_start = bytearray(), 0   # base content from window_start on
+    aligned = 0                             # where in the base the next new byte came from
+    crc = size = 0
+    chunks: list[tuple[int, int, int, bytes]] = []
+    try:
+        while piece := new_in.read(STREAM_CHUNK):
+            crc = zlib.crc32(piece, crc)
+            size += len(piece)
+            check.feed(piece)
+            hi = aligned + len(piece) + STREAM_MARGIN
+            if window_start + len(window) < hi:
+                window += base_in.read(hi - window_start - len(window))
+            # (Past the end of the base, when content was appended, the window is empty.)
+            lo = min(max(aligned - STREAM_MARGIN, window_start), window_start + len(window))
+            del window[:lo - window_start]
+            window_start = lo
+            view = bytes(window[:hi - lo])
+            at = min(max(aligned - lo, 0), len(view))
+            if view[at:at + len(piece)] == piece:
+                chunks.append((_CHUNK_COPY, aligned, len(piece), b""))
+                aligned += len(piece)
+                continue
+            chunks.append((_CHUNK_CI, lo, len(view), _encode_ci([(view, piece)])))
+            end = _realign(view, piece, at)
+            if end is None:
+                # The piece's end is not near: content was deleted (or rewritten). Look
+                # further ahead in the base, up to STREAM_LOOKAHEAD past the window.
+                want = hi + STREAM_LOOKAHEAD - window_start - len(window)
+                if want > 0:
+                    window += base_in.read(want)
+                tail = piece[-_TAIL:]
+                found = window.find(tail, max(0, hi - window_start - len(tail)))
+                end = (found + len(tail) if found >= 0 else at + len(piece)) + lo - window_start
+            aligned = lo + end
+    except zlib.error:
+        return None
+    recipe = check.finish()
+    if recipe is None:
+        return None
+    return chunks, recipe, crc, size
+
+
+def _realign(view: bytes, piece: bytes, at: int) -> int | None:
+    """Where in ``view`` the byte after ``piece`` most likely came from, or None.
+
+    The piece was expected at ``at``; its last bytes are looked for nearest to
+    where it would end.
+    """
+    tail = piece[-_TAIL:]
+    expected = at + len(piece)
+    after = view.find(tail, max(0, expected - len(tail)))
+    before = view.rfind(tail, 0, max(0, expected))
+    best = [p + len(tail) for p in (after, before) if p >= 0]
+    if not best:
+        return None
+    return min(best, key=lambda end: abs(end - expected))
+
+
+def _chunk_section(chunked: list[list[tuple[int, int, int, bytes]]]) -> bytes:
+    w = Writer()
+    for member_chunks in chunked:
+        w.varint(len(member_chunks))
+        expected = 0
+        for mode, start, length, section in member_chunks:
+            w.u8(mode)
+            w.varint(_zigzag(start - expected))
+            w.varint(length)
+            if mode == _CHUNK_CI:
+                w.blob(section)
+            expected = start + length
+    return w.getvalue()
+
+
+def _read_chunk_section(section: bytes, count: int) -> list[list[tuple[int, int, int, bytes]]]:
+    r = Reader(section, "the chunk section")
+    out = []
+    for _ in range(count):
+        member_chunks = []
+        expected = 0
+        for _ in range(r.varint(r.remaining)):
+            mode = r.u8()
+            if mode not in (_CHUNK_COPY, _CHUNK_CI):
+                raise r.fail(f"unknown chunk mode {mode}")
+            start = expected + _unzigzag(r.varint())
+            length = r.varint()
+            if start < 0:
+                raise r.fail("a chunk starts before its base member")
+            section_bytes = r.blob() if mode == _CHUNK_CI else b""
+            member_chunks.append((mode, start, length, section_bytes))
+            expected = start + length
+        out.append(member_chunks)
+    r.expect_end()
+    return out
 
 
 def _zigzag(value: int) -> int:
@@ -409,9 +607,11 @@ def _read_table(r: Reader, limits: Limits) -> _Table:
         if op != OP_KEEP:
             n_content += 1
     t.codecs = list(r.take(n_content))
-    for codec in t.codecs:
-        if codec not in (CODEC_SAME, CODEC_CI, CODEC_DMP):
+    for codec, op in zip(t.codecs, (op for op in t.ops if op != OP_KEEP)):
+        if codec not in _MEMBER_CODECS:
             raise r.fail(f"unknown member codec {codec}")
+        if codec == CODEC_CHUNKED and op != OP_PATCH:
+            raise r.fail("only a patched member can be chunked")
     t.names = []
     previous = b""
     for _ in range(n_content):
@@ -441,7 +641,8 @@ def describe(delta: bytes, *, limits: Limits | None = None) -> DeltaInfo:
                                   encoded_size=size))
     elif kind == KIND_ZIP:
         container = "zip"
-        t, frame_codec, ci, dmp_section = _read_zip_payload(r, limits)
+        t, frame_codec, ci, dmp_section, chunks = _read_zip_payload(r, limits)
+        chunk_sizes = iter([sum(len(c[3]) for c in member_chunks) for member_chunks in chunks])
         ci_sizes = _ci_sizes(ci)
         dmp_sizes = [len(p) for p in _read_dmp_section(dmp_section)]
         k_ci = 1 if frame_codec == CODEC_CI else 0
@@ -461,6 +662,8 @@ def describe(delta: bytes, *, limits: Limits | None = None) -> DeltaInfo:
             elif codec == CODEC_DMP:
                 size = dmp_sizes[k_dmp] if k_dmp < len(dmp_sizes) else 0
                 k_dmp += 1
+            elif codec == CODEC_CHUNKED:
+                size = next(chunk_sizes)
             else:
                 size = 0
             members.append(MemberInfo(
@@ -488,8 +691,8 @@ def _read_dmp_section(section: bytes) -> list[bytes]:
     return out
 
 
-def _read_zip_payload(r: Reader, limits: Limits) -> tuple[_Table, int, bytes, bytes]:
-    """The operation table, recipes, raw truths, frame codec and the two sections."""
+def _read_zip_payload(r: Reader, limits: Limits) -> tuple[_Table, int, bytes, bytes, list]:
+    """The operation table, recipes, raw truths, frame codec and the three sections."""
     t = _read_table(r, limits)
     n_recipes = r.varint(t.n_new)
     t.recipes = []
@@ -501,9 +704,10 @@ def _read_zip_payload(r: Reader, limits: Limits) -> tuple[_Table, int, bytes, by
     frame_codec = r.u8()
     if frame_codec not in (CODEC_SAME, CODEC_CI):
         raise r.fail(f"unknown frame codec {frame_codec}")
-    ci, dmp_section = r.blob(), r.blob()
+    ci, dmp_section, chunk_section = r.blob(), r.blob(), r.blob()
     r.expect_end()
-    return t, frame_codec, ci, dmp_section
+    chunks = _read_chunk_section(chunk_section, t.codecs.count(CODEC_CHUNKED))
+    return t, frame_codec, ci, dmp_section, chunks
 
 
 # --- patch ----------------------------------------------------------------------------------
@@ -606,7 +810,7 @@ def _decode_ci(section: bytes, bases: list[bytes], budget: _Budget, n: int) -> l
 
 
 def _patch_zip(r: Reader, base: bytes, budget: _Budget, limits: Limits) -> bytes:
-    t, frame_codec, ci, dmp_section = _read_zip_payload(r, limits)
+    t, frame_codec, ci, dmp_section, chunks = _read_zip_payload(r, limits)
     try:
         base_zip = _zip.parse(base)
     except _zip.NotModelled as exc:
@@ -664,6 +868,7 @@ def _patch_zip(r: Reader, base: bytes, budget: _Budget, limits: Limits) -> bytes
     datas: list[bytes] = []
     truths: list[_zip.Truth] = []
     ci_iter, dmp_iter, recipe_iter = iter(ci_outs), iter(dmp_patches), iter(t.recipes)
+    chunk_iter = iter(chunks)
     raw_iter = iter(t.raw_truths)
     content_index = 0
     for entry, op, ref, b in zip(new_zip.entries, t.ops, t.refs, member_bases):
@@ -680,6 +885,8 @@ def _patch_zip(r: Reader, base: bytes, budget: _Budget, limits: Limits) -> bytes
             content = b
         elif codec == CODEC_CI:
             content = _next(ci_iter, "copy/insert targets")
+        elif codec == CODEC_CHUNKED:
+            content = _unchunk(next(chunk_iter), b, budget, what)
         else:
             content = _dmp.decode(_next(dmp_iter, "diff-match-patch patches"), b, what)
             budget.spend(len(content), what)
@@ -702,6 +909,21 @@ def _patch_zip(r: Reader, base: bytes, budget: _Budget, limits: Limits) -> bytes
         if next(leftover, None) is not None:
             raise CorruptDeltaError(f"the delta holds more {what} than its members use")
     return _zip.build(new_zip, datas, truths)
+
+
+def _unchunk(member_chunks: list[tuple[int, int, int, bytes]], base: bytes, budget: _Budget,
+             what: str) -> bytes:
+    """A CHUNKED member's content: each chunk copied or decoded from its slice of the base."""
+    out = []
+    for mode, start, length, section in member_chunks:
+        if start + length > len(base):
+            raise CorruptDeltaError(f"{what}: a chunk reaches past the end of its base member")
+        if mode == _CHUNK_COPY:
+            budget.spend(length, what)
+            out.append(base[start:start + length])
+        else:
+            out += _decode_ci(section, [base[start:start + length]], budget, 1)
+    return b"".join(out)
 
 
 def _next(it, what: str):
