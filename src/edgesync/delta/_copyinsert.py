@@ -1447,7 +1447,13 @@ def _find_rules(base: bytes, instructions: list) -> tuple[list, list]:
         if result is None:
             return [], instructions
         gains, rules, rebuilt = result
-        keep = [c for c in chosen if gains[c] > 2 + len(c) // 2 + 2 * len(rules[c])]
+        # A rule needs a step (the decoder refuses one without): a context
+        # whose numbers all keep their value gains only by dropping fixes of
+        # delta 0, which are not worth a rule.
+        keep = [
+            c for c in chosen
+            if rules[c] and gains[c] > 2 + len(c) // 2 + 2 * len(rules[c])
+        ]
         if keep == chosen:
             return [(c, rules[c]) for c in chosen], rebuilt
         chosen = keep
@@ -1482,13 +1488,18 @@ def _try_rules(base: bytes, instructions: list, contexts: list):
     # ends its own (contexts never end one another).
     sizes = sorted({len(c) for c in contexts})
     known = set(contexts)
-    fixed_by: dict[bytes, list] = {c: [] for c in contexts}  # (value, delta, where)
+    # (value, delta, where, whether the digits are the value's number text)
+    fixed_by: dict[bytes, list] = {c: [] for c in contexts}
     for index, start, end, numeric in stretches:
         for f in numeric:
             before = base[max(start, f[1] - _RULE_CONTEXT) : f[1]]
             for size in sizes:
                 if len(before) >= size and before[-size:] in known:
-                    fixed_by[before[-size:]].append((int(base[f[1] : f[2]]), f[3], (index, f[1])))
+                    digits = base[f[1] : f[2]]
+                    value = int(digits)
+                    fixed_by[before[-size:]].append(
+                        (value, f[3], (index, f[1]), digits == b"%d" % value)
+                    )
                     break
     gains: dict[bytes, int] = {}
     rules: dict[bytes, list] = {}
@@ -1504,7 +1515,7 @@ def _try_rules(base: bytes, instructions: list, contexts: list):
                     value = int(digits)
                     tally = votes.setdefault(value, {})
                     tally[0] = tally.get(0, 0) + 1
-        for value, delta, _ in fixed:
+        for value, delta, _, _ in fixed:
             tally = votes.get(value)  # counted above as unchanged
             if not tally or not tally.get(0):
                 return None  # the scan disagrees with the fixes: keep the fixes
@@ -1520,8 +1531,12 @@ def _try_rules(base: bytes, instructions: list, contexts: list):
             return deltas[k - 1] if k else 0
 
         gain = 0
-        for value, delta, where in fixed:
-            if predict(value) == delta:
+        for value, delta, where, canonical in fixed:
+            # The rule must write what the fix writes: the number text of
+            # value + delta. A rule step of 0 leaves the digits as they are,
+            # so it cannot stand in for a fix that drops leading zeros
+            # ("655.01" -> "392.1": the "01" after "." is a fix of delta 0).
+            if predict(value) == delta and (delta or canonical):
                 drop.add(where)
                 gain += 1
         # Unchanged numbers the rule would renumber need a fix saying so.
