@@ -56,8 +56,8 @@ _DMP_MAX_SPAN = 2048
 _DMP_MAX_CI = 256
 
 # A deflated member whose content (in base or new) exceeds this is diffed as a stream,
-# STREAM_CHUNK bytes of new content at a time against a window of the base around
-# where they came from (STREAM_MARGIN either side), so that the diff never holds two
+# STREAM_CHUNK bytes of new content at a time against a window of the base from where
+# they came from (and STREAM_MARGIN beyond), so that the diff never holds two
 # whole contents: a 77 MB spreadsheet would otherwise need over 150 MB. Edits that
 # move content farther than the margin cost literals there, never correctness.
 STREAM_THRESHOLD = 16 << 20
@@ -401,8 +401,11 @@ def _stream_member(base_raw: bytes, new_raw: bytes, hint: _deflate.Recipe | None
             hi = aligned + len(piece) + STREAM_MARGIN
             if window_start + len(window) < hi:
                 window += base_in.read(hi - window_start - len(window))
-            # (Past the end of the base, when content was appended, the window is empty.)
-            lo = min(max(aligned - STREAM_MARGIN, window_start), window_start + len(window))
+            # The window starts where the piece is expected: the encoder matches the
+            # common start at once, and content that was deleted from the base lies
+            # ahead, within the margin. (Past the end of the base, when content was
+            # appended, the window is empty.)
+            lo = min(max(aligned, window_start), window_start + len(window))
             del window[:lo - window_start]
             window_start = lo
             view = bytes(window[:hi - lo])
