@@ -401,31 +401,33 @@ def _stream_member(base_raw: bytes, new_raw: bytes, hint: _deflate.Recipe | None
             hi = aligned + len(piece) + STREAM_MARGIN
             if window_start + len(window) < hi:
                 window += base_in.read(hi - window_start - len(window))
-            # The window starts where the piece is expected: the encoder matches the
-            # common start at once, and content that was deleted from the base lies
-            # ahead, within the margin. (Past the end of the base, when content was
-            # appended, the window is empty.)
+            # Keep a margin behind the expected place too, to find the way back after
+            # an insertion; the piece is encoded against a view that starts where it
+            # is expected, so that the encoder matches the common start at once.
+            # (Past the end of the base, when content was appended, the view is empty.)
+            keep = min(max(aligned - STREAM_MARGIN, window_start), window_start + len(window))
+            del window[:keep - window_start]
+            window_start = keep
             lo = min(max(aligned, window_start), window_start + len(window))
-            del window[:lo - window_start]
-            window_start = lo
-            view = bytes(window[:hi - lo])
-            at = min(max(aligned - lo, 0), len(view))
-            if view[at:at + len(piece)] == piece:
-                chunks.append((_CHUNK_COPY, aligned, len(piece), b""))
-                aligned += len(piece)
+            view = bytes(window[lo - window_start:hi - window_start])
+            if view[:len(piece)] == piece:
+                chunks.append((_CHUNK_COPY, lo, len(piece), b""))
+                aligned = lo + len(piece)
                 continue
             chunks.append((_CHUNK_CI, lo, len(view), _encode_ci([(view, piece)])))
-            end = _realign(view, piece, at)
+            del view
+            expected = lo - window_start + len(piece)
+            end = _realign(window, piece, expected)
             if end is None:
-                # The piece's end is not near: content was deleted (or rewritten). Look
-                # further ahead in the base, up to STREAM_LOOKAHEAD past the window.
+                # Not near: content was deleted from the base, or the piece is new. Look
+                # further ahead, up to STREAM_LOOKAHEAD; not found, assume new content.
                 want = hi + STREAM_LOOKAHEAD - window_start - len(window)
                 if want > 0:
                     window += base_in.read(want)
                 tail = piece[-_TAIL:]
-                found = window.find(tail, max(0, hi - window_start - len(tail)))
-                end = (found + len(tail) if found >= 0 else at + len(piece)) + lo - window_start
-            aligned = lo + end
+                found = window.find(tail, max(0, expected - len(tail)))
+                end = found + len(tail) if found >= 0 else lo - window_start
+            aligned = window_start + end
     except zlib.error:
         return None
     recipe = check.finish()
@@ -434,16 +436,15 @@ def _stream_member(base_raw: bytes, new_raw: bytes, hint: _deflate.Recipe | None
     return chunks, recipe, crc, size
 
 
-def _realign(view: bytes, piece: bytes, at: int) -> int | None:
-    """Where in ``view`` the byte after ``piece`` most likely came from, or None.
+def _realign(buf: bytearray, piece: bytes, expected: int) -> int | None:
+    """Where in ``buf`` the byte after ``piece`` most likely came from, or None.
 
-    The piece was expected at ``at``; its last bytes are looked for nearest to
-    where it would end.
+    The piece was expected to end at ``expected``; its last bytes are looked
+    for nearest to there, ahead and behind.
     """
     tail = piece[-_TAIL:]
-    expected = at + len(piece)
-    after = view.find(tail, max(0, expected - len(tail)))
-    before = view.rfind(tail, 0, max(0, expected))
+    after = buf.find(tail, max(0, expected - len(tail)))
+    before = buf.rfind(tail, 0, max(0, expected))
     best = [p + len(tail) for p in (after, before) if p >= 0]
     if not best:
         return None
