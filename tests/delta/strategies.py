@@ -423,6 +423,8 @@ def payload_of(delta: bytes) -> bytes:
     """The payload of an edgesync delta: inflated, unless its header says it is stored."""
     import zlib as _zlib
 
+    from edgesync.delta._engine import PAYLOAD_DICTIONARY
+
     if delta[4] & 0x02:
         return delta[69:]
-    return _zlib.decompressobj(-15).decompress(delta[69:])
+    return _zlib.decompressobj(-15, zdict=PAYLOAD_DICTIONARY).decompress(delta[69:])
