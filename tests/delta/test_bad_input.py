@@ -240,7 +240,7 @@ def test_wrong_base_is_reported_before_anything_else(case):
 
 @pytest.mark.parametrize("field", ["max_result_size", "max_content_size", "max_members",
                                    "max_expansion", "expansion_allowance"])
-@pytest.mark.parametrize("value", [0, -1, 1.5, "10", None])
+@pytest.mark.parametrize("value", [0, -1, 1.5, "10", None, True])
 def test_limits_validation(field, value):
     with pytest.raises(ValueError, match=field):
         Limits(**{field: value})

@@ -9,7 +9,7 @@ __all__ = ["DeltaInfo", "Limits", "MemberInfo"]
 
 
 def _positive(_instance: object, attribute: attrs.Attribute, value: int) -> None:
-    if not isinstance(value, int) or value <= 0:
+    if type(value) is not int or value <= 0:  # bool is an int, but True is no limit
         raise ValueError(f"Limits.{attribute.name} must be a positive integer, not {value!r}")
 
 
@@ -70,7 +70,7 @@ class MemberInfo:
 class DeltaInfo:
     """What :func:`~edgesync.delta.describe` reads from a delta, without its base.
 
-    :ivar version: the wire-format version (1).
+    :ivar version: the wire-format version (1), or 2017 for an EdgeCourier archive.
     :ivar container: ``"zip"`` (member-wise delta of a ZIP document), ``"raw"``
         (the file as one byte string), or ``"edgecourier-2017"`` (a patch
         archive of the EdgeCourier prototype).
