@@ -44,7 +44,7 @@ from collections.abc import Sequence
 
 from edgesync.errors import CorruptDeltaError, LimitExceededError
 
-__all__ = ["decode", "encode", "target_sizes"]
+__all__ = ["decode", "encode", "encode_pair", "target_sizes"]
 
 # --- the format ----------------------------------------------------------------
 
@@ -1580,6 +1580,25 @@ def encode(pairs: Sequence[tuple[bytes, bytes]]) -> bytes:
         be given the bases.
     :returns: the section, uncompressed (it is laid out for deflate).
     """
+    return _encode(pairs)[0]
+
+
+def encode_pair(base: bytes, new: bytes) -> tuple[bytes, int | None]:
+    """:func:`encode` of one pair, and where in ``base`` its last copy ended.
+
+    The end tells a caller that diffs a long content piece by piece where the
+    next piece most likely continues in the base, even where every fingerprint
+    of the piece's end was rewritten (a renumbered sheet).
+
+    :returns: the section, and the base offset just past the last copy (None
+        when nothing was copied).
+    """
+    section, plans = _encode([(base, new)])
+    ends = [ins[2] for ins in plans[0][1] if ins[0] == "C"]
+    return section, (ends[-1] if ends else None)
+
+
+def _encode(pairs: Sequence[tuple[bytes, bytes]]) -> tuple[bytes, list]:
     recent: dict[int, None] = {}
     pairs = [(bytes(base), bytes(new)) for base, new in pairs]
     plans = []
@@ -1593,8 +1612,8 @@ def encode(pairs: Sequence[tuple[bytes, bytes]]) -> bytes:
         bare = [([], _unfixed(base, ins)) for (base, _), (_, ins) in zip(pairs, plans)]
         plain = _section(pairs, bare)
         if _deflated_size(plain, None) < _deflated_size(section, None):
-            return plain
-    return section
+            return plain, plans
+    return section, plans
 
 
 def _section(pairs: list, plans: list) -> bytes:

@@ -435,19 +435,29 @@ def _stream_member(base_raw: bytes, new_raw: bytes, hint: _deflate.Recipe | None
                 chunks.append((_CHUNK_COPY, lo, len(piece), b""))
                 aligned = lo + len(piece)
                 continue
-            chunks.append((_CHUNK_CI, lo, len(view), _encode_ci([(view, piece)])))
+            section, copied_to = _copyinsert.encode_pair(view, piece)
+            if _ci_mismatches(section, [(view, piece)]):
+                section, copied_to = _encode_ci([(b"", piece)]), None
+            chunks.append((_CHUNK_CI, lo, len(view), section))
             del view
             expected = lo - window_start + len(piece)
+            # Where the piece continues in the base: where its last bytes are found,
+            # near, then up to STREAM_LOOKAHEAD ahead (content was deleted); failing
+            # that (a renumbered sheet rewrites every fingerprint), where the
+            # encoder's last copy ended; failing that, the piece was new content.
             end = _realign(window, piece, expected)
             if end is None:
-                # Not near: content was deleted from the base, or the piece is new. Look
-                # further ahead, up to STREAM_LOOKAHEAD; not found, assume new content.
                 want = hi + STREAM_LOOKAHEAD - window_start - len(window)
                 if want > 0:
                     window += base_in.read(want)
                 tail = piece[-_TAIL:]
                 found = window.find(tail, max(0, expected - len(tail)))
-                end = found + len(tail) if found >= 0 else lo - window_start
+                if found >= 0:
+                    end = found + len(tail)
+                elif copied_to is not None:
+                    end = copied_to + lo - window_start
+                else:
+                    end = lo - window_start
             aligned = window_start + end
     except zlib.error:
         return None
