@@ -40,8 +40,9 @@ def diff(base: bytes, new: bytes, *, path: str | None = None) -> bytes:
     :param new: the version to send.
     :param path: the file's name, if known. It is informational: the container
         is recognised from the bytes, so a misnamed file is still handled right.
-    :returns: the wire delta. It is never larger than ``new`` compressed as a
-        whole, plus the 69-byte header.
+    :returns: the wire delta. A delta larger than an eighth of ``new`` is
+        compared with ``new`` deflated whole (a LITERAL delta), and the smaller
+        is returned; below that, literals travel deflated anyway.
 
     ``patch(base, diff(base, new)) == new`` always holds when
     ``describe(delta).exact``; otherwise the result is the canonical rebuild
