@@ -322,27 +322,50 @@ def write_zip(entries: list[RawEntry], comment: bytes = b"") -> bytes:
     return bytes(out + comment)
 
 
-class _Bits:
-    """An LSB-first bit writer, as deflate packs its bits."""
+class BitWriter:
+    """Deflate's LSB-first bit order, for hand-made streams."""
 
     def __init__(self) -> None:
         self.out = bytearray()
-        self.acc = self.n = 0
+        self.acc = 0
+        self.count = 0
 
-    def put(self, value: int, count: int) -> None:
-        self.acc |= value << self.n
-        self.n += count
-        while self.n >= 8:
+    def bits(self, value: int, n: int) -> None:
+        self.acc |= value << self.count
+        self.count += n
+        while self.count >= 8:
             self.out.append(self.acc & 0xFF)
             self.acc >>= 8
-            self.n -= 8
+            self.count -= 8
 
-    def code(self, code: int, length: int) -> None:
-        """A Huffman code: deflate sends its most significant bit first."""
-        self.put(int(format(code, f"0{length}b")[::-1], 2), length)
+    def code(self, code: int, n: int) -> None:
+        """A Huffman code: sent most significant bit first."""
+        self.bits(int(format(code, f"0{n}b")[::-1], 2), n)
+
+    def align(self) -> None:
+        if self.count:
+            self.bits(0, 8 - self.count)
+
+    def stored(self, data: bytes, final: bool) -> None:
+        self.bits(final, 1)
+        self.bits(0, 2)
+        self.align()
+        self.out += len(data).to_bytes(2, "little") + (len(data) ^ 0xFFFF).to_bytes(2, "little")
+        self.out += data
+
+    def fixed_literals(self, data: bytes, final: bool) -> None:
+        self.bits(final, 1)
+        self.bits(1, 2)
+        for byte in data:
+            if byte < 144:
+                self.code(0x30 + byte, 8)
+            else:
+                self.code(0x190 + byte - 144, 9)
+        self.code(0, 7)  # end of block
 
     def getvalue(self) -> bytes:
-        return bytes(self.out + (bytes([self.acc]) if self.n else b""))
+        self.align()
+        return bytes(self.out)
 
 
 def unreproducible_deflate(content: bytes) -> bytes:
@@ -354,18 +377,10 @@ def unreproducible_deflate(content: bytes) -> bytes:
     fixed block.
     """
     cut = min(37, len(content))
-    head = content[:cut]
-    out = bytearray(b"\x00" + struct.pack("<HH", len(head), len(head) ^ 0xFFFF) + head)
-    bits = _Bits()
-    bits.put(1, 1)   # BFINAL
-    bits.put(1, 2)   # BTYPE 01: fixed Huffman codes
-    for byte in content[cut:]:
-        if byte < 144:
-            bits.code(0x30 + byte, 8)
-        else:
-            bits.code(0x190 + byte - 144, 9)
-    bits.code(0, 7)  # end of block
-    out += bits.getvalue()
+    writer = BitWriter()
+    writer.stored(content[:cut], final=False)
+    writer.fixed_literals(content[cut:], final=True)
+    out = writer.getvalue()
     d = zlib.decompressobj(-15)
     assert d.decompress(bytes(out)) == content and d.eof and not d.unused_data
     return bytes(out)

@@ -24,6 +24,7 @@ from edgesync.delta._deflate import (
     find_recipe,
 )
 from edgesync.errors import CorruptDeltaError
+from tests.delta.strategies import BitWriter
 
 BLOCK = LIBREOFFICE_BLOCK_SIZE
 LIBREOFFICE = Recipe(6, block_size=BLOCK, dict_size=LIBREOFFICE_DICT_SIZE)
@@ -80,52 +81,6 @@ def inflate(raw: bytes) -> bytes:
     content = decompressor.decompress(raw)
     assert decompressor.eof and not decompressor.unused_data
     return content
-
-
-class BitWriter:
-    """Deflate's LSB-first bit order, for hand-made streams."""
-
-    def __init__(self) -> None:
-        self.out = bytearray()
-        self.acc = 0
-        self.count = 0
-
-    def bits(self, value: int, n: int) -> None:
-        self.acc |= value << self.count
-        self.count += n
-        while self.count >= 8:
-            self.out.append(self.acc & 0xFF)
-            self.acc >>= 8
-            self.count -= 8
-
-    def code(self, code: int, n: int) -> None:
-        """A Huffman code: sent most significant bit first."""
-        self.bits(int(format(code, f"0{n}b")[::-1], 2), n)
-
-    def align(self) -> None:
-        if self.count:
-            self.bits(0, 8 - self.count)
-
-    def stored(self, data: bytes, final: bool) -> None:
-        self.bits(final, 1)
-        self.bits(0, 2)
-        self.align()
-        self.out += len(data).to_bytes(2, "little") + (len(data) ^ 0xFFFF).to_bytes(2, "little")
-        self.out += data
-
-    def fixed_literals(self, data: bytes, final: bool) -> None:
-        self.bits(final, 1)
-        self.bits(1, 2)
-        for byte in data:
-            if byte < 144:
-                self.code(0x30 + byte, 8)
-            else:
-                self.code(0x190 + byte - 144, 9)
-        self.code(0, 7)  # end of block
-
-    def getvalue(self) -> bytes:
-        self.align()
-        return bytes(self.out)
 
 
 # --- Recipe -------------------------------------------------------------------
