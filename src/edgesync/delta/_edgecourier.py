@@ -16,6 +16,7 @@ from __future__ import annotations
 import zlib
 
 from edgesync.delta import _deflate, _dmp, _zip
+from edgesync.delta._wire import inflate
 from edgesync.delta._types import DeltaInfo, Limits, MemberInfo
 from edgesync.errors import CorruptDeltaError, LimitExceededError, UnsupportedFormatError
 
@@ -44,12 +45,7 @@ def _archive(delta: bytes, limits: Limits) -> tuple[_zip.Archive, list[bytes]]:
         if entry.method == 0:
             content = raw
         elif entry.method == 8:
-            d = zlib.decompressobj(-15)
-            try:
-                content = d.decompress(raw, budget + 1)
-            except zlib.error as exc:
-                raise CorruptDeltaError(f"patch archive member {entry.name!r} is damaged") \
-                    from exc
+            content = inflate(raw, budget, f"patch archive member {entry.name!r}", limit_name)
         else:
             raise UnsupportedFormatError(
                 f"patch archive member {entry.name!r} uses compression method {entry.method}")
@@ -112,15 +108,8 @@ def apply(base: bytes, delta: bytes, limits: Limits) -> bytes:
             bentry = base_zip.entries[i]
             raw = datas[i]
             if bentry.method == 8:
-                try:
-                    base_content = zlib.decompressobj(-15).decompress(raw, budget + 1)
-                except zlib.error as exc:
-                    raise CorruptDeltaError(f"{what} of the base is damaged") from exc
-                # Never patch a base member cut short at the limit: refuse instead.
+                base_content = inflate(raw, budget, f"{what} of the base")
                 budget -= len(base_content)
-                if budget < 0:
-                    raise LimitExceededError(f"{what} of the base exceeds max_content_size",
-                                             limit="max_content_size")
             elif bentry.method == 0:
                 base_content = raw
             else:

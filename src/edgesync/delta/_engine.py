@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from edgesync.delta import _copyinsert, _deflate, _dmp, _zip
 from edgesync.delta._types import DeltaInfo, Limits, MemberInfo
-from edgesync.delta._wire import Reader, Writer
+from edgesync.delta._wire import Reader, Writer, inflate
 from edgesync.errors import (
     BaseMismatchError,
     CorruptDeltaError,
@@ -197,18 +197,6 @@ def _dmp_section(patches: Sequence[bytes]) -> bytes:
     for patch in patches:
         w.blob(patch)
     return w.getvalue()
-
-
-def _inflate(raw: bytes, limit: int, what: str, limit_name: str = "max_content_size") -> bytes:
-    d = zlib.decompressobj(-15)
-    try:
-        out = d.decompress(raw, limit + 1)
-    except zlib.error as exc:
-        raise CorruptDeltaError(f"{what}: its deflate data is damaged ({exc})") from exc
-    if len(out) > limit:
-        raise LimitExceededError(f"{what} inflates past the content limit; see Limits.{limit_name}",
-                                 limit=limit_name)
-    return out
 
 
 def _content(data: bytes, archive: _zip.Archive, entry: _zip.Entry) -> bytes | None:
@@ -868,7 +856,7 @@ def _patch_zip(r: Reader, base: bytes, budget: _Budget, limits: Limits) -> bytes
         if e.method != _DEFLATED:
             raise CorruptDeltaError("the delta patches the content of a base member that is "
                                     "neither stored nor deflated")
-        content = _inflate(base_raw(ref), max(budget.left, 0), "a base member",
+        content = inflate(base_raw(ref), max(budget.left, 0), "a base member",
                            budget.limit_name)
         budget.spend(len(content), "base members")
         return content

@@ -7,9 +7,11 @@ turns every malformation into :class:`~edgesync.errors.CorruptDeltaError`.
 
 from __future__ import annotations
 
-from edgesync.errors import CorruptDeltaError
+import zlib
 
-__all__ = ["Reader", "Writer"]
+from edgesync.errors import CorruptDeltaError, LimitExceededError
+
+__all__ = ["Reader", "Writer", "inflate"]
 
 _MAX_VARINT_BYTES = 10  # 64-bit values at most
 
@@ -111,3 +113,22 @@ class Reader:
     def expect_end(self) -> None:
         if self.pos != len(self.data):
             raise self.fail(f"{self.remaining} unexpected bytes at the end")
+
+
+def inflate(raw: bytes, limit: int, what: str, limit_name: str = "max_content_size") -> bytes:
+    """Raw deflate data inflated, refusing damage and anything past ``limit`` bytes.
+
+    Never returns a result cut short at the limit: past it is an error.
+
+    :raises CorruptDeltaError: the deflate data is damaged.
+    :raises LimitExceededError: it inflates past ``limit`` (``limit_name`` names the field).
+    """
+    d = zlib.decompressobj(-15)
+    try:
+        out = d.decompress(raw, limit + 1)
+    except zlib.error as exc:
+        raise CorruptDeltaError(f"{what}: its deflate data is damaged ({exc})") from exc
+    if len(out) > limit:
+        raise LimitExceededError(f"{what} inflates past the content limit; see Limits.{limit_name}",
+                                 limit=limit_name)
+    return out
