@@ -86,9 +86,11 @@ def make_docx(paragraphs: int = 30, *, images: int = 1, seed: int = 0) -> bytes:
     rng = random.Random(f"docx-{seed}")
     document = docx.Document()
     document.add_heading(words(5, rng), level=1)
+    # The pictures spread evenly: after paragraphs 0, step, 2 * step, ...
+    step = max(1, paragraphs // images) if images else 0
     for i in range(paragraphs):
         document.add_paragraph(words(rng.randint(20, 60), rng))
-        if images and i % max(1, paragraphs // images) == 0 and i // max(1, paragraphs // images) < images:
+        if step and i % step == 0 and i // step < images:
             document.add_picture(io.BytesIO(make_png(64, 48, seed * 100 + i)), width=Inches(2))
     return _save(document)
 
