@@ -18,7 +18,9 @@ from edgesync.errors import (
     EdgesyncError,
     InvalidPathError,
     LimitExceededError,
+    NotAFileError,
     NotFoundError,
+    PermissionDeniedError,
     PluginError,
     ProviderError,
     QuotaExceededError,
@@ -27,6 +29,8 @@ from edgesync.errors import (
     ServiceUnavailableError,
     TokenExpiredError,
     TransientError,
+    UnauthorizedError,
+    UnsupportedError,
     UnsupportedFormatError,
     WireFormatError,
 )
@@ -45,14 +49,18 @@ TABLE = [
     (LimitExceededError, "limit_exceeded", False, False),
     (ProviderError, "provider_error", False, False),
     (NotFoundError, "not_found", False, False),
+    (NotAFileError, "not_a_file", False, False),
     (RevisionConflictError, "revision_conflict", False, False),
     (InvalidPathError, "invalid_path", False, False),
+    (PermissionDeniedError, "permission_denied", False, True),
+    (UnsupportedError, "unsupported", False, False),
     (QuotaExceededError, "quota_exceeded", False, True),
     (AuthError, "auth_error", False, True),
     (TokenExpiredError, "token_expired", True, False),
     (TransientError, "transient_error", True, False),
     (RateLimitedError, "rate_limited", True, False),
     (ServiceUnavailableError, "service_unavailable", True, False),
+    (UnauthorizedError, "unauthorized", False, True),
 ]
 CLASSES = [row[0] for row in TABLE]
 
@@ -64,7 +72,9 @@ PARENTS = {
     RevisionConflictError: ProviderError, InvalidPathError: ProviderError,
     QuotaExceededError: ProviderError, AuthError: ProviderError, TokenExpiredError: AuthError,
     TransientError: ProviderError, RateLimitedError: TransientError,
-    ServiceUnavailableError: TransientError,
+    ServiceUnavailableError: TransientError, NotAFileError: ProviderError,
+    PermissionDeniedError: ProviderError, UnsupportedError: ProviderError,
+    UnauthorizedError: EdgesyncError,
 }
 
 
@@ -75,7 +85,11 @@ def instance(cls: type[EdgesyncError]) -> EdgesyncError:
     if cls is LimitExceededError:
         return cls("too big", limit="max_result_size")
     if cls is RateLimitedError:
-        return cls("slow down", retry_after=2.5)
+        return cls("slow down", path="a/b.docx", retry_after=2.5)
+    if cls is RevisionConflictError:
+        return cls("changed elsewhere", path="a/b.docx", current="rev-7")
+    if issubclass(cls, ProviderError):
+        return cls(f"a {cls.__name__} happened", path="a/b.docx")
     return cls(f"a {cls.__name__} happened")
 
 
@@ -159,12 +173,15 @@ def test_keyword_fields_survive_pickling():
     assert err.retry_after == 2.5
     err = pickle.loads(pickle.dumps(RateLimitedError("no hint")))
     assert err.retry_after is None
+    err = pickle.loads(pickle.dumps(instance(RevisionConflictError)))
+    assert (err.path, err.current) == ("a/b.docx", "rev-7")
 
 
 def test_keyword_field_defaults():
     assert (BaseMismatchError("x").expected, BaseMismatchError("x").actual) == ("", "")
     assert LimitExceededError("x").limit == ""
     assert RateLimitedError("x").retry_after is None
+    assert (RevisionConflictError("x").path, RevisionConflictError("x").current) == ("", None)
 
 
 @pytest.mark.parametrize("cls", CLASSES)
@@ -183,7 +200,11 @@ def test_to_dict_carries_the_keyword_fields():
     assert instance(LimitExceededError).to_dict() == {
         "code": "limit_exceeded", "message": "too big", "limit": "max_result_size"}
     assert instance(RateLimitedError).to_dict() == {
-        "code": "rate_limited", "message": "slow down", "retry_after": 2.5}
+        "code": "rate_limited", "message": "slow down", "path": "a/b.docx",
+        "retry_after": 2.5}
+    assert instance(RevisionConflictError).to_dict() == {
+        "code": "revision_conflict", "message": "changed elsewhere", "path": "a/b.docx",
+        "current": "rev-7"}
     assert instance(CorruptDeltaError).to_dict() == {
         "code": "corrupt_delta", "message": "a CorruptDeltaError happened"}
 

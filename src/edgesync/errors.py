@@ -14,10 +14,14 @@ instead of matching message strings::
     │   ├── CorruptDeltaError         truncated, damaged, or fails its result hash
     │   ├── BaseMismatchError         made for another base: resend against the right one
     │   └── LimitExceededError        output would exceed a configured limit
-    └── ProviderError                 a cloud provider refused or failed
+    ├── UnauthorizedError             no bearer token, or an unknown one (edge API)
+    └── ProviderError                 a cloud provider refused or failed (.path)
         ├── NotFoundError             (also a LookupError)
-        ├── RevisionConflictError     a conditional write lost to another change
+        ├── NotAFileError             the path is a folder
+        ├── RevisionConflictError     a conditional write lost to another change (.current)
         ├── InvalidPathError          the name is not allowed
+        ├── PermissionDeniedError     fatal: the account may not touch that path
+        ├── UnsupportedError          an optional operation the provider lacks
         ├── QuotaExceededError        fatal: the account is full
         ├── AuthError                 fatal until the user re-authorises
         │   └── TokenExpiredError     retryable after a token refresh
@@ -43,7 +47,9 @@ __all__ = [
     "EdgesyncError",
     "InvalidPathError",
     "LimitExceededError",
+    "NotAFileError",
     "NotFoundError",
+    "PermissionDeniedError",
     "PluginError",
     "ProviderError",
     "QuotaExceededError",
@@ -52,6 +58,8 @@ __all__ = [
     "ServiceUnavailableError",
     "TokenExpiredError",
     "TransientError",
+    "UnauthorizedError",
+    "UnsupportedError",
     "UnsupportedFormatError",
     "WireFormatError",
 ]
@@ -182,9 +190,28 @@ class LimitExceededError(DeltaError):
 
 
 class ProviderError(EdgesyncError):
-    """A cloud provider refused or failed an operation."""
+    """A cloud provider refused or failed an operation.
+
+    Plugins raise these from one translation point, with ``raise ... from exc``,
+    so the SDK's own exception stays available as ``__cause__``.
+
+    :ivar path: the remote path concerned, or ``""`` when none is.
+    """
 
     code = "provider_error"
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+
+    def _fields(self) -> dict[str, Any]:
+        return {"path": self.path}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (self.__class__, self.message, self._fields()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), **self._fields()}
 
 
 class NotFoundError(ProviderError, LookupError):
@@ -193,16 +220,52 @@ class NotFoundError(ProviderError, LookupError):
     code = "not_found"
 
 
+class NotAFileError(ProviderError):
+    """The path names a folder (or something else that is not a file)."""
+
+    code = "not_a_file"
+
+
 class RevisionConflictError(ProviderError):
-    """A conditional write found another revision than the one it expected."""
+    """A conditional write found another revision than the one it expected.
+
+    Also raised by a create-only write when a file already exists.
+
+    :ivar current: the revision the service holds now, when it said, else ``None``
+        (``None`` too when the file no longer exists).
+    """
 
     code = "revision_conflict"
+
+    def __init__(self, message: str, *, path: str = "", current: str | None = None) -> None:
+        super().__init__(message, path=path)
+        self.current = current
+
+    def _fields(self) -> dict[str, Any]:
+        return {**super()._fields(), "current": self.current}
 
 
 class InvalidPathError(ProviderError):
     """The path is not allowed (by edgesync or by the service)."""
 
     code = "invalid_path"
+
+
+class PermissionDeniedError(ProviderError):
+    """The account may not read or write that path."""
+
+    code = "permission_denied"
+    fatal = True
+
+
+class UnsupportedError(ProviderError):
+    """The provider does not offer this optional operation.
+
+    The default of every optional :class:`~edgesync.providers.Provider` method;
+    :attr:`~edgesync.providers.Provider.capabilities` says in advance.
+    """
+
+    code = "unsupported"
 
 
 class QuotaExceededError(ProviderError):
@@ -242,21 +305,33 @@ class RateLimitedError(TransientError):
 
     code = "rate_limited"
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, path: str = "",
+                 retry_after: float | None = None) -> None:
+        super().__init__(message, path=path)
         self.retry_after = retry_after
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (self.__class__, self.message, {"retry_after": self.retry_after}))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**super().to_dict(), "retry_after": self.retry_after}
+    def _fields(self) -> dict[str, Any]:
+        return {**super()._fields(), "retry_after": self.retry_after}
 
 
 class ServiceUnavailableError(TransientError):
     """The service answered 5xx, reset the connection, or timed out."""
 
     code = "service_unavailable"
+
+
+# --- the edge's HTTP API --------------------------------------------------------
+
+
+class UnauthorizedError(EdgesyncError):
+    """The request carried no bearer token, or one the edge does not know.
+
+    Create a token on the edge with ``edgesync edge token add USER`` and pair
+    the device again.
+    """
+
+    code = "unauthorized"
+    fatal = True
 
 
 def _rebuild(cls: type[EdgesyncError], message: str, fields: dict[str, Any]) -> EdgesyncError:
