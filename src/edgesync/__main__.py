@@ -1,0 +1,5 @@
+"""``python -m edgesync``: the ``edgesync`` command."""
+
+from edgesync.cli import main
+
+main()

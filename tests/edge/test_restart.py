@@ -1,0 +1,156 @@
+"""``edgesync serve`` as a real process: set up by the CLI, killed with SIGKILL, restarted.
+
+Nothing the edge acknowledged may be lost: a version acknowledged while the
+cloud could not take it is uploaded after a restart, and the edge still holds
+it as the base for the next delta.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from edgesync.delta import diff
+from edgesync.testing.documents import edit_docx, make_docx
+from edgesync.tls import pinned_session
+
+DELTA = {"Content-Type": "application/vnd.edgesync.delta"}
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edgesync", *args], capture_output=True,
+                          text=True, timeout=60)
+
+
+class Serve:
+    """One ``edgesync serve`` process and a pinned, authenticated session to it."""
+
+    def __init__(self, edge_dir: Path, token: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "edgesync", "serve", "--dir", str(edge_dir),
+             "--listen", "127.0.0.1:0"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        first = self.process.stdout.readline()
+        second = self.process.stdout.readline()
+        match = re.search(r"serving (\S+)", first)
+        assert match, first + self.process.stderr.read()
+        self.url = match.group(1)
+        self.fingerprint = re.search(r"\(SHA-256\): (\S+)", second).group(1)
+        self.session = pinned_session(self.fingerprint)
+        self.session.headers["Authorization"] = f"Bearer {token}"
+
+    def file(self, path: str) -> str:
+        return f"{self.url}/v1/files/{path}"
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+        self.process.stdout.close()
+        self.process.stderr.close()
+
+    def stop(self) -> str:
+        self.process.send_signal(signal.SIGTERM)
+        out, _ = self.process.communicate(timeout=20)
+        return out
+
+
+@pytest.fixture
+def edge_setup(tmp_path):
+    edge_dir = tmp_path / "edge"
+    made = cli("edge", "init", str(edge_dir), "--listen", "127.0.0.1:0", "--json")
+    assert made.returncode == 0, made.stderr
+    info = json.loads(made.stdout)
+    assert re.fullmatch(r"([0-9A-F]{2}:){31}[0-9A-F]{2}", info["fingerprint"])
+    added = cli("edge", "token", "add", "me", "--dir", str(edge_dir), "--json")
+    assert added.returncode == 0, added.stderr
+    token = json.loads(added.stdout)["token"]
+    assert token not in (edge_dir / "tokens.json").read_text()  # stored hashed
+    assert oct((edge_dir / "tokens.json").stat().st_mode & 0o777) == "0o600"
+    return edge_dir, token, info["fingerprint"]
+
+
+def wait_for(check, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError("the condition did not hold in time")
+
+
+def test_sigkill_after_an_acknowledged_save_loses_nothing(edge_setup):
+    edge_dir, token, fingerprint = edge_setup
+    cloud = edge_dir / "cloud"
+    base = make_docx(paragraphs=15, seed=8)
+    new = edit_docx(base, "type", seed=1)
+    newer = edit_docx(new, "paragraph", seed=2)
+
+    edge = Serve(edge_dir, token)
+    assert edge.fingerprint == fingerprint
+    assert edge.session.put(edge.file("Docs/a.docx"), data=base).json()["upload"]["state"] \
+        == "uploaded"
+    # The cloud breaks: the local provider can no longer stage writes.
+    staging = cloud / ".edgesync-local" / "tmp"
+    shutil.rmtree(staging)
+    staging.write_bytes(b"not a folder")
+    response = edge.session.patch(edge.file("Docs/a.docx"), data=diff(base, new),
+                                  headers=DELTA)
+    assert response.status_code == 202, response.text  # stored, not yet in the cloud
+    assert response.json()["upload"]["state"] in ("pending", "failed")
+    edge.kill()  # right after the acknowledgement
+    assert (cloud / "Docs" / "a.docx").read_bytes() == base
+
+    staging.unlink()
+    staging.mkdir()
+    edge = Serve(edge_dir, token)
+    wait_for(lambda: (cloud / "Docs" / "a.docx").read_bytes() == new)
+    meta = edge.session.get(f"{edge.url}/v1/meta/Docs/a.docx").json()
+    assert meta["upload"]["state"] == "uploaded"
+    # The edge kept the acknowledged version as the base of the next delta.
+    response = edge.session.patch(edge.file("Docs/a.docx"), data=diff(new, newer),
+                                  headers=DELTA)
+    assert response.status_code == 200, response.text
+    edge.kill()  # again right after an acknowledgement, this time uploaded
+    edge = Serve(edge_dir, token)
+    assert edge.session.get(edge.file("Docs/a.docx")).content == newer
+    assert (cloud / "Docs" / "a.docx").read_bytes() == newer
+    out = edge.stop()
+    assert "stopped" in out
+
+
+def test_serve_refuses_a_missing_edge_with_a_clear_message(tmp_path):
+    result = cli("serve", "--dir", str(tmp_path / "nothing"))
+    assert result.returncode == 3
+    assert "edgesync edge init" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_refuses_plain_http_on_the_network(edge_setup):
+    edge_dir, _, _ = edge_setup
+    result = cli("serve", "--dir", str(edge_dir), "--plain-http", "--listen", "0.0.0.0:0")
+    assert result.returncode == 3
+    assert "in clear" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_refuses_a_provider_that_is_not_installed(edge_setup):
+    edge_dir, _, _ = edge_setup
+    config = edge_dir / "edge.toml"
+    config.write_text(config.read_text().replace('name = "local"', 'name = "nowhere"'))
+    result = cli("serve", "--dir", str(edge_dir))
+    assert result.returncode == 3
+    assert "no provider named 'nowhere'" in result.stderr
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+def test_python_m_edgesync_edge_is_serve(edge_setup):
+    result = subprocess.run([sys.executable, "-m", "edgesync.edge", "--help"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "--plain-http" in result.stdout
