@@ -21,6 +21,7 @@ MAX_NAME_BYTES = 255
 MAX_PATH_CHARS = 1024
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 # Names Windows reserves whatever the extension: a file called "aux.docx"
 # cannot be synced to a Windows device, so refuse it everywhere.
 _DEVICE = re.compile(r"(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?\Z", re.IGNORECASE)
@@ -32,8 +33,9 @@ def normalize_path(path: str) -> str:
     :param path: a relative path such as ``"Reports/2026/q3.docx"``.
     :returns: the NFC-normalised path.
     :raises InvalidPathError: with a message saying which rule the path broke:
-        empty; absolute (``/x``, ``C:x``); a backslash; an empty, ``.`` or
-        ``..`` component; NUL or another control character; a component
+        not text; empty; absolute (``/x``, ``C:x``); a backslash; an empty,
+        ``.`` or ``..`` component; NUL or another control character; a lone
+        surrogate (not valid Unicode); a component
         ending in a space or a dot; a Windows device name (``CON``, ``aux.txt``);
         a component over :data:`MAX_NAME_BYTES` bytes or a path over
         :data:`MAX_PATH_CHARS` characters.
@@ -41,12 +43,19 @@ def normalize_path(path: str) -> str:
     >>> normalize_path("Reports/Q3.docx")
     'Reports/Q3.docx'
     """
-    if not isinstance(path, str) or not path:
+    if not isinstance(path, str):
+        raise InvalidPathError(f"the path must be text, not {type(path).__name__}", path="")
+    if not path:
         raise InvalidPathError("the path is empty", path="")
     shown = repr(path) if len(path) <= 200 else repr(path[:200]) + "..."
     if _CONTROL.search(path):
         raise InvalidPathError(f"path {shown} contains a NUL or control character",
                                path=path)
+    # A lone surrogate (JSON can carry one, as "\ud800") has no UTF-8 form,
+    # so no file system or service can store it.
+    if _SURROGATE.search(path):
+        raise InvalidPathError(f"path {shown} is not valid Unicode: it contains a lone "
+                               "surrogate", path=path)
     path = unicodedata.normalize("NFC", path)
     if len(path) > MAX_PATH_CHARS:
         raise InvalidPathError(

@@ -25,8 +25,9 @@ Rules every method follows (the shipped suite
   cloud is unchanged. This is how the edge avoids overwriting a change made from
   another device.
 
-A worked example, a provider that keeps files in a dict (enough to pass the
-conformance suite, apart from concurrency)::
+A worked example, a provider that keeps files in a dict. It passes the
+conformance suite except for the two folder tests (a dict has no folders:
+list them in ``known_failures``) and is not safe for concurrent use::
 
     class DictProvider(Provider):
         name = "dict"
@@ -53,7 +54,8 @@ conformance suite, apart from concurrency)::
             return self.stat(path)
 
         def delete(self, path, *, if_match=None):
-            self.check_precondition(path, if_match, False)   # NotFoundError if absent
+            if self.check_precondition(path, if_match, False) is None:
+                raise NotFoundError(f"{path} does not exist", path=path)
             del self.files[path]
 """
 

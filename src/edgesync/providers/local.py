@@ -118,17 +118,19 @@ class LocalProvider(Provider):
         with _translate(str(self.root)):
             (self._work / "tmp").mkdir(parents=True, exist_ok=True)
             (self._work / "uploads").mkdir(parents=True, exist_ok=True)
+            case_insensitive = self._probe_case_insensitive()
         with _locks_guard:
             self._lock = _locks.setdefault(str(self.root), threading.Lock())
-        self.facts = ProviderFacts(hash_types={"sha256"},
-                                   case_insensitive=self._probe_case_insensitive(),
+        self.facts = ProviderFacts(hash_types={"sha256"}, case_insensitive=case_insensitive,
                                    max_path_length=4000)
 
     def _probe_case_insensitive(self) -> bool:
         probe = self._work / f"Case-{uuid.uuid4().hex}"
         probe.touch()
         try:
-            return Path(str(probe).lower()).exists()
+            # Only the probe's own name changes case: the folders above the
+            # root may live on a file system with other rules.
+            return probe.with_name(probe.name.lower()).exists()
         finally:
             probe.unlink()
 
@@ -189,9 +191,11 @@ class LocalProvider(Provider):
         target = self._full(path)
         try:
             with _translate(path):
-                target.parent.mkdir(parents=True, exist_ok=True)
                 with self._lock:
                     self._check(path, if_match, create_only)
+                    # Under the lock, after the check: a refused write creates
+                    # no folders, and a delete cannot remove them before the rename.
+                    target.parent.mkdir(parents=True, exist_ok=True)
                     if create_only:
                         try:  # a hard link fails atomically if the name exists
                             os.link(tmp, target)
@@ -242,13 +246,15 @@ class LocalProvider(Provider):
                     raise NotFoundError(f"{path} does not exist", path=path)
                 self._check(path, if_match, False)
                 target.unlink()
-            parent = target.parent
-            while parent != self.root:
-                try:
-                    parent.rmdir()
-                except OSError:
-                    break
-                parent = parent.parent
+                # Under the lock, so that a put cannot lose its folder between
+                # creating it and renaming its file into it.
+                parent = target.parent
+                while parent != self.root:
+                    try:
+                        parent.rmdir()
+                    except OSError:
+                        break
+                    parent = parent.parent
 
     def open_upload_session(self, path: str, info: UploadInfo, *,
                             if_match: Revision | None = None,
