@@ -100,3 +100,69 @@ def test_functions_document_their_parameters(name):
     doc = _own_doc(fn)
     for param in inspect.signature(fn).parameters:
         assert f":param {param}:" in doc, f"{name}({param})"
+
+
+# --- the modules of the edge and the plugin contract ------------------------------------------
+
+import edgesync.edge  # noqa: E402
+import edgesync.hashing  # noqa: E402
+import edgesync.hookspecs  # noqa: E402
+import edgesync.paths  # noqa: E402
+import edgesync.plugins  # noqa: E402
+import edgesync.providers  # noqa: E402
+import edgesync.testing  # noqa: E402
+import edgesync.testing.fakes  # noqa: E402
+import edgesync.tls  # noqa: E402
+import edgesync.types  # noqa: E402
+
+CONTRACT_MODULES = [edgesync.types, edgesync.paths, edgesync.hookspecs, edgesync.plugins,
+                    edgesync.hashing, edgesync.providers, edgesync.edge, edgesync.tls,
+                    edgesync.testing, edgesync.testing.fakes]
+
+
+@pytest.mark.parametrize("module", CONTRACT_MODULES, ids=lambda m: m.__name__)
+def test_contract_modules_export_documented_names(module):
+    assert module.__doc__ and len(module.__doc__.split()) >= 20, module.__name__
+    assert len(set(module.__all__)) == len(module.__all__)
+    for name in module.__all__:
+        obj = getattr(module, name)
+        if inspect.isclass(obj) or inspect.isfunction(obj):
+            assert len(_own_doc(obj).split()) >= 5, f"{module.__name__}.{name}"
+
+
+@pytest.mark.parametrize("module", [m for m in CONTRACT_MODULES
+                                    if m not in (edgesync.edge, edgesync.providers,
+                                                 edgesync.testing)],
+                         ids=lambda m: m.__name__)
+def test_contract_all_lists_every_public_definition(module):
+    defined = {name for name, value in vars(module).items()
+               if not name.startswith("_") and (inspect.isclass(value)
+                                                or inspect.isfunction(value))
+               and getattr(value, "__module__", None) == module.__name__
+               and not hasattr(value, "edgesync_impl")}  # hook implementations are pluggy's
+    assert defined <= set(module.__all__), defined - set(module.__all__)
+
+
+def test_importing_edgesync_stays_light():
+    """``import edgesync`` and the delta engine do not pull in the server or HTTP stacks."""
+    import subprocess
+    import sys
+
+    code = ("import sys, edgesync, edgesync.delta, edgesync.errors; "
+            "print(sorted(m for m in ('cheroot', 'requests', 'click', 'pluggy', 'cryptography')"
+            " if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("cls", [edgesync.types.RemoteEntry, edgesync.types.UploadInfo,
+                                 edgesync.types.ProviderFacts, edgesync.types.Capabilities,
+                                 edgesync.types.ProviderSpec, edgesync.types.HashSpec,
+                                 edgesync.edge.FileRecord, edgesync.edge.EdgeConfig,
+                                 edgesync.edge.RetryPolicy, edgesync.edge.SaveResult],
+                         ids=lambda c: c.__name__)
+def test_every_record_field_is_documented(cls):
+    doc = _own_doc(cls)
+    for field in attrs.fields(cls):
+        assert f":ivar {field.name}:" in doc, f"{cls.__name__}.{field.name}"

@@ -310,15 +310,18 @@ class EdgeService:
         path = self._check_path(edge, path)
         record = edge.store.get(path)
         if record is None or not edge.store.has_blob(record.sha256):
-            buffer = io.BytesIO()
-            entry = edge.provider.get(path, buffer)
-            data = buffer.getvalue()
+            def fetch() -> tuple[bytes, str]:
+                buffer = io.BytesIO()
+                entry = edge.provider.get(path, buffer)
+                return buffer.getvalue(), entry.revision
+
+            data, revision = edge.uploader.call_with_retries(fetch)
             digest = edge.store.put_bytes(data)
             with edge.uploader.path_lock(path):
                 edge.store.commit(path, digest, len(data), expect=True,
-                                  cloud_revision=entry.revision, cloud_sha256=digest)
+                                  cloud_revision=revision, cloud_sha256=digest)
                 record = edge.store.update(path, digest, state=UploadState.UPLOADED,
-                                           cloud_revision=entry.revision, cloud_sha256=digest)
+                                           cloud_revision=revision, cloud_sha256=digest)
             assert record is not None
         return record, edge.store.open_blob(record.sha256)
 
