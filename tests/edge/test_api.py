@@ -578,3 +578,27 @@ def test_one_json_log_line_per_request_without_tokens(make_edge, capfd, docx):
     assert {"ms", "apply_ms", "upload_ms", "outcome"} <= set(delta)
     assert bad["outcome"] == "invalid_path" and bad["status"] == 400
     assert edge.tokens["me"] not in err and "esk_" not in err
+
+
+def test_a_refused_body_does_not_break_the_connection(edge):
+    session = edge.session(token="esk_" + "B" * 43)  # unknown: refused before the body is read
+    for _ in range(3):
+        response = session.put(edge.file_url("a.txt"), data=b"z" * (3 << 20))
+        assert response.status_code == 401
+    edge_session = edge.session()
+    big = edge_session.put(edge.file_url("a%01.txt"), data=b"z" * (2 << 20))
+    assert big.status_code == 400
+    assert edge_session.put(edge.file_url("a.txt"), data=b"fine").status_code == 200
+
+
+def test_bodies_far_over_the_limit_are_refused_by_the_server(make_edge):
+    edge = make_edge(max_file_size=1000, max_delta_size=1000)
+    before = snapshot(edge.cloud, edge.store_dir())
+    try:
+        response = edge.session().put(edge.file_url("big.bin"), data=b"x" * (4 << 20))
+    except requests.exceptions.ConnectionError:
+        pass  # the server answered 413 and closed while the client was still sending
+    else:
+        assert response.status_code == 413
+    assert snapshot(edge.cloud, edge.store_dir()) == before
+    assert edge.session().put(edge.file_url("small.bin"), data=b"x").status_code == 200

@@ -171,6 +171,8 @@ class EdgeApp:
             status, headers, body = _json(500, {
                 "code": "internal_error",
                 "message": "the edge failed unexpectedly; its log has the details"})
+        if outcome != "ok" and status != 413:
+            _drain(environ)
         self.service.metrics.request(outcome, received=exchange.received, saved=exchange.saved)
         if access_log.isEnabledFor(logging.INFO):
             line = {"ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
@@ -346,6 +348,23 @@ class _Counting:
         data = self._stream.read(size)
         self._ex.received += len(data)
         return data
+
+
+def _drain(environ: dict[str, Any]) -> None:
+    """Read and drop what is left of a refused request's body, a chunk at a time.
+
+    The server would otherwise read the rest in one piece to keep the
+    connection usable. (A 413 closes the connection instead, and the server
+    refuses bodies far over the limits before the application sees them.)
+    """
+    stream = environ.get("wsgi.input")
+    if stream is None or environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+        return
+    try:
+        while stream.read(_CHUNK):
+            pass
+    except Exception:  # the client went away, or the server refused the rest
+        log.debug("could not drain a refused request's body", exc_info=True)
 
 
 def _file_iter(stream: BinaryIO) -> Iterator[bytes]:

@@ -67,6 +67,10 @@ class EdgeServer:
                                    timeout=60, shutdown_timeout=5,
                                    server_name="edgesync-edge")
         self._server.expiration_interval = poll_interval
+        # Bodies far over the edge's own limits are refused by cheroot itself
+        # (plain-text 413, connection closed) before they reach the application.
+        self._server.max_request_body_size = (max(config.max_file_size, config.max_delta_size)
+                                              + (1 << 20))
         if config.tls:
             from cheroot.ssl.builtin import BuiltinSSLAdapter
 
