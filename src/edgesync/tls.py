@@ -39,6 +39,10 @@ def fingerprint(cert_pem: str | bytes) -> str:
         der = ssl.PEM_cert_to_DER_cert(text)
     except ValueError as exc:
         raise ConfigError(f"not a PEM certificate: {exc}") from exc
+    # The base64 decoder skips characters it does not know: check that what it
+    # found is at least a DER SEQUENCE, not the digest of nothing.
+    if len(der) < 64 or der[0] != 0x30:
+        raise ConfigError("not a PEM certificate: its body does not decode to a certificate")
     digest = hashlib.sha256(der).hexdigest().upper()
     return ":".join(digest[i:i + 2] for i in range(0, 64, 2))
 
@@ -97,6 +101,7 @@ def create_certificate(cert_path: Path, key_path: Path, *, names: Iterable[str] 
                                 serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # the mode above applies only to a new file
     with open(fd, "wb") as out:
         out.write(key_pem)
     cert_pem = cert.public_bytes(serialization.Encoding.PEM)

@@ -206,8 +206,9 @@ class EdgeConfig:
                                                                  "server.listen"))
         _take(values, server, {"tls": bool, "behind_proxy": bool, "threads": int,
                                "access_log": str}, "server.")
+        _unknown(server, "server.")
         values["provider"] = _typed(provider.pop("name", "local"), str, "provider.name")
-        values["provider_options"] = dict(_table(provider, "options"))
+        values["provider_options"] = dict(_table(provider, "options", "provider.options"))
         _unknown(provider, "provider.")
         for key in ("max_file_size", "max_delta_size"):
             if key in limits:
@@ -223,7 +224,8 @@ class EdgeConfig:
         for name, table in users.items():
             valid_user(name)
             table = dict(_table({"t": table}, "t", f"users.{name}"))
-            user_options[name] = dict(_table(table, "provider_options", f"users.{name}."))
+            user_options[name] = dict(_table(table, "provider_options",
+                                             f"users.{name}.provider_options"))
             _unknown(table, f"users.{name}.")
         values["user_options"] = user_options
         _unknown(data, "")
@@ -239,6 +241,8 @@ class EdgeConfig:
             raise ConfigError(f"server.threads = {config.threads}: use 1 to 1024")
         if config.upload_attempts < 1:
             raise ConfigError("upload.attempts must be at least 1")
+        if config.max_wait < 0:
+            raise ConfigError(f"upload.max_wait = {config.max_wait}: use 0 or more seconds")
         if not config.tls and not config.behind_proxy and not _is_loopback(config.host):
             raise ConfigError(
                 f"plain HTTP on {config.host} would send bearer tokens in clear over the "
@@ -263,7 +267,8 @@ def _table(data: dict[str, Any], key: str, where: str = "") -> Mapping[str, Any]
 
 
 def _typed(value: Any, kind: type | tuple[type, ...], key: str) -> Any:
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in kinds):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
         raise ConfigError(f"{key} = {value!r} must be a {names}")
     return value

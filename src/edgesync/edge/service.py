@@ -226,7 +226,8 @@ class EdgeService:
         digest = edge.store.put_bytes(new)
         edge.store.commit(path, digest, len(new),
                           expect=record.sha256 if record is not None else None,
-                          cloud_revision=cloud_revision, cloud_sha256=info.base_sha256)
+                          cloud_revision=cloud_revision,
+                          cloud_sha256=info.base_sha256 if record is None else None)
         return self._upload(edge, path, received=len(delta), exact=info.exact,
                             apply_seconds=time.perf_counter() - started)
 

@@ -112,12 +112,13 @@ class VersionStore:
     def _load(self) -> dict[str, FileRecord]:
         try:
             data = json.loads(self._index_path.read_text("utf-8"))
+            # Valid JSON of the wrong shape is as damaged as a torn file.
+            return {path: FileRecord(**fields) for path, fields in data.get("files", {}).items()}
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, AttributeError, TypeError) as exc:
             raise ConfigError(f"the edge's index {self._index_path} cannot be read ({exc}); "
                               "restore it from a backup or move it away to start empty") from exc
-        return {path: FileRecord(**fields) for path, fields in data.get("files", {}).items()}
 
     # --- content ---------------------------------------------------------------
 
@@ -245,8 +246,9 @@ class VersionStore:
             version may exist; ``True``: anything goes).
         :param cloud_revision: for a path without a record: the cloud revision
             the content descends from (the edge fetched the base from the cloud).
-        :param cloud_sha256: for a path without a record: the SHA-256 of the
-            content the cloud may hold that this version replaces.
+        :param cloud_sha256: the SHA-256 of content the cloud may hold that this
+            version replaces (the device's base); kept from the old record when
+            ``None``.
         :returns: the new record.
         :raises BaseMismatchError: the current version is not ``expect``.
         """
@@ -259,12 +261,15 @@ class VersionStore:
                     f"{path}: the edge holds another version than the one this change "
                     "was made against; send the whole file, or a delta against the "
                     "edge's version", expected=expect or "", actual=old.sha256 if old else "")
-            if old is not None:
+            if old is not None and old.state == UploadState.UPLOADED \
+                    and old.cloud_sha256 == sha256:
+                record = attrs.evolve(old, updated=time.time(), error=None)  # the cloud has it
+            elif old is not None:
                 record = attrs.evolve(old, sha256=sha256, size=size, error=None,
                                       updated=time.time(),
-                                      state=(UploadState.UPLOADED if old.cloud_sha256 == sha256
-                                             and old.state == UploadState.UPLOADED
-                                             else old.state if old.state == UploadState.CONFLICT
+                                      cloud_sha256=cloud_sha256 or old.cloud_sha256,
+                                      state=(UploadState.CONFLICT
+                                             if old.state == UploadState.CONFLICT
                                              else UploadState.PENDING))
             else:
                 record = FileRecord(path=path, sha256=sha256, size=size,

@@ -66,11 +66,12 @@ class TokenStore:
     def _read(self) -> list[TokenInfo]:
         try:
             data = json.loads(self.path.read_text("utf-8"))
+            # Valid JSON of the wrong shape is as damaged as a torn file.
+            return [TokenInfo(**item) for item in data.get("tokens", [])]
         except FileNotFoundError:
             return []
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, AttributeError, TypeError) as exc:
             raise ConfigError(f"{self.path} cannot be read: {exc}") from exc
-        return [TokenInfo(**item) for item in data.get("tokens", [])]
 
     def _write(self, tokens: list[TokenInfo]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

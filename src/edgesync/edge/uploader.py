@@ -188,8 +188,9 @@ class Uploader:
 
     def _attempt(self, record: FileRecord) -> FileRecord | None:
         info = self._info(record)
-        if record.state == UploadState.CONFLICT and record.conflict_path:
-            return self._to_conflict_copy(record, info)
+        # In conflict too the file's own path comes first: once the other change
+        # is gone, or the device merged it (its base is now the cloud's content),
+        # the version goes back to the file's path and the conflict ends.
         try:
             entry = self._write(record, record.path, info, if_match=record.cloud_revision,
                                 create_only=record.cloud_revision is None)
@@ -199,7 +200,7 @@ class Uploader:
                 return self._to_conflict_copy(record, info)
         return self.store.update(record.path, record.sha256, state=UploadState.UPLOADED,
                                  cloud_revision=entry.revision, cloud_sha256=record.sha256,
-                                 error=None)
+                                 conflict_path=None, conflict_revision=None, error=None)
 
     def _resolve(self, record: FileRecord, info: UploadInfo) -> RemoteEntry | None:
         """After a failed precondition: the entry now holding this version, or None."""
@@ -259,6 +260,15 @@ class Uploader:
                                           create_only=create_only)
         for name in set(entry.hashes) & set(info.hashes):
             if entry.hashes[name] != info.hashes[name]:
+                # The bad revision is the edge's own write: remember it, so that the
+                # retry replaces it instead of taking it for a change made elsewhere.
+                if path == record.path:
+                    self.store.update(record.path, record.sha256,
+                                      cloud_revision=entry.revision,
+                                      cloud_sha256=entry.hashes.get("sha256"))
+                else:
+                    self.store.update(record.path, record.sha256, conflict_path=path,
+                                      conflict_revision=entry.revision)
                 raise ServiceUnavailableError(
                     f"{path}: the cloud's {name} hash after the upload differs from the "
                     "content sent; the upload will be repeated", path=path)
