@@ -324,7 +324,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--saturation-seconds", type=float, default=20.0)
     parser.add_argument("--threads", type=int, default=32, help="the edge's worker threads")
-    parser.add_argument("--chain", type=int, default=80, help="edits prepared per document")
+    parser.add_argument("--chain", type=int, default=400, help="edits prepared per document")
     parser.add_argument("--quick", action="store_true", help="20 users, 10 s, 5 s saturation")
     parser.add_argument("--out", type=Path, default=RESULTS / "edge_bench.json")
     args = parser.parse_args()

@@ -413,3 +413,15 @@ def test_many_threads_committing_different_paths_all_land(tmp_path):
         assert reopened.has_blob(digest)
     blobs = {path.name for path in (tmp_path / "objects").rglob("*") if path.is_file()}
     assert blobs == set(expected.values())  # every replaced version was collected
+
+
+def test_remember_records_the_cloud_whichever_version_is_current(store, tmp_path):
+    save(store, "a", b"one")
+    save(store, "a", b"two")  # the version the uploader's write was for is gone
+    store.remember("a", cloud_revision="r9", cloud_sha256="c9")
+    record = store.get("a")
+    assert (record.sha256, record.cloud_revision, record.cloud_sha256) == (
+        hashlib.sha256(b"two").hexdigest(), "r9", "c9")
+    assert VersionStore(tmp_path / "store").get("a").cloud_revision == "r9"  # persisted
+    store.remember("missing", cloud_revision="r1")
+    assert store.get("missing") is None

@@ -356,9 +356,16 @@ def test_a_newer_version_committed_during_an_upload_is_not_marked_uploaded(
             return entry
 
     commit(store, "a.txt", b"older")
-    assert make_uploader(CommitsMeanwhile(local)).upload("a.txt") is None
-    record = store.get("a.txt")
+    uploader = make_uploader(CommitsMeanwhile(local))
+    record = uploader.upload("a.txt")  # reports the current record: the newer version
+    assert record == store.get("a.txt")
     assert record.sha256 == sha(b"newer") and record.state == UploadState.PENDING
+    # The edge remembers its own write of the older version, so uploading the
+    # newer one replaces it instead of taking it for a change made elsewhere.
+    assert record.cloud_revision == local.stat("a.txt").revision
+    final = make_uploader(local).upload("a.txt")
+    assert final.state == UploadState.UPLOADED and final.conflict_path is None
+    assert local.stat("a.txt").hashes["sha256"] == sha(b"newer")
 
 
 # --- preconditions and conflicts -------------------------------------------------------------

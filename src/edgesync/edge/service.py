@@ -22,7 +22,7 @@ import hashlib
 import io
 import threading
 import time
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import attrs
 
@@ -354,7 +354,3 @@ class EdgeService:
             edge.provider.delete(path, if_match=revision)
         except NotFoundError:
             pass  # already gone: the goal is reached
-
-    def status(self) -> dict[str, Any]:
-        """Counts for the version endpoint: users served and pending uploads."""
-        return {"users": len(self._users), "pending_uploads": self.queue.depth()}

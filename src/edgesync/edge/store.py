@@ -297,6 +297,23 @@ class VersionStore:
             self._save()
             return record
 
+    def remember(self, path: str, **cloud_fields: Any) -> None:
+        """Record what the cloud now holds for ``path``, whichever version is current.
+
+        The uploader calls it when a newer version was committed while it
+        uploaded an older one: the cloud's revision changed all the same, and
+        forgetting it would make the edge take its own write for a change made
+        elsewhere.
+
+        :param cloud_fields: ``cloud_revision``, ``cloud_sha256``,
+            ``conflict_path``, ``conflict_revision``.
+        """
+        with self._lock:
+            record = self._records.get(path)
+            if record is not None:
+                self._records[path] = attrs.evolve(record, **cloud_fields)
+                self._save()
+
     def remove(self, path: str, *, expect: str | bool = True) -> FileRecord | None:
         """Forget ``path``; return the record that was removed, if any.
 

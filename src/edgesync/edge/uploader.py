@@ -155,7 +155,8 @@ class Uploader:
                 if record is None or record.state == UploadState.UPLOADED:
                     return record
                 try:
-                    return self._attempt(record)
+                    # None: a newer version arrived meanwhile; its own save uploads it.
+                    return self._attempt(record) or self.store.get(path)
                 except EdgesyncError as exc:
                     error = exc
                 except Exception as exc:  # a plugin bug: keep the version, keep trying
@@ -169,7 +170,8 @@ class Uploader:
                     state = UploadState.PENDING if error.retryable else UploadState.FAILED
                     return self.store.update(path, record.sha256, state=state,
                                              error={"code": error.code,
-                                                    "message": error.message})
+                                                    "message": error.message},
+                                             ) or self.store.get(path)
                 self._sleep(delay)
         return self.store.get(path)
 
@@ -198,9 +200,13 @@ class Uploader:
             entry = self._resolve(record, info)
             if entry is None:
                 return self._to_conflict_copy(record, info)
-        return self.store.update(record.path, record.sha256, state=UploadState.UPLOADED,
-                                 cloud_revision=entry.revision, cloud_sha256=record.sha256,
-                                 conflict_path=None, conflict_revision=None, error=None)
+        cloud = {"cloud_revision": entry.revision, "cloud_sha256": record.sha256}
+        updated = self.store.update(record.path, record.sha256, state=UploadState.UPLOADED,
+                                    conflict_path=None, conflict_revision=None, error=None,
+                                    **cloud)
+        if updated is None:  # superseded meanwhile: keep what the cloud holds now
+            self.store.remember(record.path, **cloud)
+        return updated
 
     def _resolve(self, record: FileRecord, info: UploadInfo) -> RemoteEntry | None:
         """After a failed precondition: the entry now holding this version, or None."""
@@ -244,9 +250,12 @@ class Uploader:
             entry = self._write(record, target, info, if_match=None, create_only=True)
         log.warning("%s changed in the cloud since the edge last saw it; this version "
                     "was uploaded as %s", record.path, target)
-        return self.store.update(record.path, record.sha256, state=UploadState.CONFLICT,
-                                 conflict_path=target, conflict_revision=entry.revision,
-                                 error=None)
+        copy = {"conflict_path": target, "conflict_revision": entry.revision}
+        updated = self.store.update(record.path, record.sha256, state=UploadState.CONFLICT,
+                                    error=None, **copy)
+        if updated is None:  # superseded meanwhile: keep where the copy is
+            self.store.remember(record.path, **copy)
+        return updated
 
     def _write(self, record: FileRecord, path: str, info: UploadInfo, *,
                if_match: str | None, create_only: bool) -> RemoteEntry:
