@@ -12,10 +12,12 @@ from edgesync import errors
 from edgesync.errors import (
     AuthError,
     BaseMismatchError,
+    CertificateMismatchError,
     ConfigError,
     CorruptDeltaError,
     DeltaError,
     EdgesyncError,
+    EdgeUnreachableError,
     InvalidPathError,
     LimitExceededError,
     NotAFileError,
@@ -61,6 +63,8 @@ TABLE = [
     (RateLimitedError, "rate_limited", True, False),
     (ServiceUnavailableError, "service_unavailable", True, False),
     (UnauthorizedError, "unauthorized", False, True),
+    (EdgeUnreachableError, "edge_unreachable", True, False),
+    (CertificateMismatchError, "certificate_mismatch", False, True),
 ]
 CLASSES = [row[0] for row in TABLE]
 
@@ -74,7 +78,8 @@ PARENTS = {
     TransientError: ProviderError, RateLimitedError: TransientError,
     ServiceUnavailableError: TransientError, NotAFileError: ProviderError,
     PermissionDeniedError: ProviderError, UnsupportedError: ProviderError,
-    UnauthorizedError: EdgesyncError,
+    UnauthorizedError: EdgesyncError, EdgeUnreachableError: EdgesyncError,
+    CertificateMismatchError: EdgesyncError,
 }
 
 

@@ -15,6 +15,8 @@ instead of matching message strings::
     │   ├── BaseMismatchError         made for another base: resend against the right one
     │   └── LimitExceededError        output would exceed a configured limit
     ├── UnauthorizedError             no bearer token, or an unknown one (edge API)
+    ├── EdgeUnreachableError          retryable: the device cannot reach its edge
+    ├── CertificateMismatchError      fatal: the edge's certificate is not the pinned one
     └── ProviderError                 a cloud provider refused or failed (.path)
         ├── NotFoundError             (also a LookupError)
         ├── NotAFileError             the path is a folder
@@ -41,9 +43,11 @@ from typing import Any, ClassVar
 __all__ = [
     "AuthError",
     "BaseMismatchError",
+    "CertificateMismatchError",
     "ConfigError",
     "CorruptDeltaError",
     "DeltaError",
+    "EdgeUnreachableError",
     "EdgesyncError",
     "InvalidPathError",
     "LimitExceededError",
@@ -321,6 +325,28 @@ class ServiceUnavailableError(TransientError):
 
 
 # --- the edge's HTTP API --------------------------------------------------------
+
+
+class EdgeUnreachableError(EdgesyncError):
+    """The device cannot reach its edge (no route, refused, timed out, 5xx).
+
+    The agent keeps the save in its outbox and sends it when the edge is back.
+    """
+
+    code = "edge_unreachable"
+    retryable = True
+
+
+class CertificateMismatchError(EdgesyncError):
+    """The edge presented another certificate than the one pinned at pairing.
+
+    Either the edge was set up again (then pair again with the fingerprint it
+    prints), or something is impersonating it: nothing was sent.
+    """
+
+    code = "certificate_mismatch"
+    fatal = True
+
 
 
 class UnauthorizedError(EdgesyncError):

@@ -631,3 +631,25 @@ def test_a_conflict_ends_when_the_other_version_is_deleted(edge):
     again = put(edge, "a.txt", b"mine v3").json()["upload"]
     assert again["state"] == "uploaded"
     assert (edge.cloud / "a.txt").read_bytes() == b"mine v3"
+
+
+def test_a_gzip_compressed_full_upload(make_edge):
+    import gzip
+
+    edge = make_edge(max_file_size=100_000)
+    text = make_text(lines=600, seed=4)
+    assert len(text) <= 100_000
+    packed = gzip.compress(text)
+    response = put(edge, "notes.txt", packed, **{"Content-Encoding": "gzip",
+                                                 "X-Edgesync-Sha256": sha(text)})
+    assert response.status_code == 200, response.text
+    assert response.json()["received"] == len(packed) < len(text) // 2
+    assert (edge.cloud / "notes.txt").read_bytes() == text
+    before = snapshot(edge.cloud, edge.store_dir())
+    bomb = gzip.compress(b"\0" * 200_000)  # decodes past the file-size limit
+    assert put(edge, "bomb.txt", bomb, **{"Content-Encoding": "gzip"}).status_code == 413
+    broken = put(edge, "broken.txt", packed[:-20], **{"Content-Encoding": "gzip"})
+    assert broken.status_code == 400 and broken.json()["code"] == "wire_format_error"
+    other = put(edge, "x.txt", packed, **{"Content-Encoding": "br"})
+    assert other.status_code == 400 and "not supported" in other.json()["message"]
+    assert snapshot(edge.cloud, edge.store_dir()) == before

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from typing import Any, BinaryIO
@@ -294,8 +295,15 @@ class EdgeApp:
 
     def _put(self, ex: _Exchange) -> tuple:
         length = self._length(ex)
+        body: Any = _Counting(ex, ex.environ["wsgi.input"])
+        encoding = (ex.header("Content-Encoding") or "identity").strip().lower()
+        if encoding == "gzip":
+            body, length = _Gunzip(body), None  # the limit applies to the decoded file
+        elif encoding != "identity":
+            raise WireFormatError(f"Content-Encoding {encoding!r} is not supported; send the "
+                                  "file as it is, or gzip-compressed")
         result = self.service.save_file(
-            ex.user, ex.path, _Counting(ex, ex.environ["wsgi.input"]), length,
+            ex.user, ex.path, body, length,
             sha256=ex.header("X-Edgesync-Sha256"), expect=self._precondition(ex),
             base=_unquote_etag(ex.header("X-Edgesync-Base")))
         return self._saved(ex, result)
@@ -319,13 +327,14 @@ class EdgeApp:
 
     def _saved(self, ex: _Exchange, result: SaveResult) -> tuple:
         record = result.record
-        ex.saved = record.size - result.received
+        received = ex.received  # bytes on the wire (a gzip body decodes to more)
+        ex.saved = record.size - received
         ex.fields = {"state": record.state, "size": record.size,
                      "bytes_uploaded": record.size if record.state in (
                          UploadState.UPLOADED, UploadState.CONFLICT) else 0,
                      "apply_ms": round(result.apply_seconds * 1000, 1),
                      "upload_ms": round(result.upload_seconds * 1000, 1)}
-        data = {**record_json(record), "exact": result.exact, "received": result.received,
+        data = {**record_json(record), "exact": result.exact, "received": received,
                 "saved": max(0, ex.saved)}
         status = 202 if record.state in (UploadState.PENDING, UploadState.FAILED) else 200
         return _json(status, data, [("ETag", _etag(record.sha256))])
@@ -348,6 +357,32 @@ class _Counting:
         data = self._stream.read(size)
         self._ex.received += len(data)
         return data
+
+
+class _Gunzip:
+    """Decodes a gzip-compressed request body as it is read, a bounded piece at a time."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+        self._decoder = zlib.decompressobj(wbits=31)
+        self._done = False
+
+    def read(self, size: int = -1) -> bytes:
+        size = size if size > 0 else _CHUNK
+        out = b""
+        try:
+            while len(out) < size and not self._done:
+                data = self._decoder.unconsumed_tail or self._raw.read(_CHUNK)
+                if not data:
+                    raise WireFormatError("the gzip-compressed body ends early")
+                out += self._decoder.decompress(data, size - len(out))
+                if self._decoder.eof:
+                    if self._decoder.unused_data or self._raw.read(1):
+                        raise WireFormatError("data follows the end of the gzip stream")
+                    self._done = True
+        except zlib.error as exc:
+            raise WireFormatError(f"the body is not valid gzip: {exc}") from exc
+        return out
 
 
 def _drain(environ: dict[str, Any]) -> None:

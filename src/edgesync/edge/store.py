@@ -68,6 +68,9 @@ class FileRecord:
     :ivar conflict_path: where this version went because of a conflict.
     :ivar conflict_revision: the revision of the conflict copy.
     :ivar error: ``{"code", "message"}`` of the last upload failure, or ``None``.
+    :ivar source_sha256: in a device's shadow store: the SHA-256 of the device's
+        file this version was made from, when the edge holds a canonical rebuild
+        of it (``sha256`` differs); ``None`` when they are the same bytes.
     :ivar updated: when the record last changed (Unix time).
     """
 
@@ -81,6 +84,7 @@ class FileRecord:
     conflict_revision: str | None = None
     error: dict[str, Any] | None = None
     updated: float = attrs.field(factory=time.time)
+    source_sha256: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The record as JSON-ready data (the form stored in ``index.json``)."""
