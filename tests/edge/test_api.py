@@ -653,3 +653,28 @@ def test_a_gzip_compressed_full_upload(make_edge):
     other = put(edge, "x.txt", packed, **{"Content-Encoding": "br"})
     assert other.status_code == 400 and "not supported" in other.json()["message"]
     assert snapshot(edge.cloud, edge.store_dir()) == before
+
+
+def test_a_save_that_did_not_start_from_the_edges_version_becomes_a_conflict_copy(edge):
+    put(edge, "a.txt", b"v1")
+    put(edge, "a.txt", b"v2 from the laptop", **{"X-Edgesync-Base": sha(b"v1")})
+    # The phone edited v1 too and sends its whole file after its delta got 409.
+    phone = put(edge, "a.txt", b"v2 from the phone", **{"X-Edgesync-Base": sha(b"v1")})
+    assert phone.status_code == 200
+    body = phone.json()
+    assert body["upload"]["state"] == "conflict" and body["sha256"] == sha(b"v2 from the phone")
+    copy = body["upload"]["conflict_path"]
+    assert (edge.cloud / "a.txt").read_bytes() == b"v2 from the laptop"
+    assert (edge.cloud / copy).read_bytes() == b"v2 from the phone"
+    meta = edge.session().get(f"{edge.url}/v1/meta/a.txt").json()
+    assert meta["sha256"] == sha(b"v2 from the laptop")  # the edge's version stays
+    # A device with no version of the file: the same content is no conflict...
+    same = put(edge, "a.txt", b"v2 from the laptop", **{"X-Edgesync-Base": "none"})
+    assert same.json()["upload"]["state"] == "uploaded"
+    # ... other content is, and a second copy in the same second gets its own name.
+    for _ in range(2):
+        other = put(edge, "a.txt", b"a new device's own a.txt", **{"X-Edgesync-Base": "none"})
+        assert other.json()["upload"]["state"] == "conflict"
+    copies = sorted(p.name for p in edge.cloud.glob("a (edgesync conflict *).txt"))
+    assert len(copies) == 3
+    assert (edge.cloud / "a.txt").read_bytes() == b"v2 from the laptop"

@@ -44,7 +44,10 @@ from edgesync.paths import normalize_path
 from edgesync.plugins import PluginHost
 from edgesync.providers.base import Provider
 
-__all__ = ["EdgeService", "SaveResult", "UserEdge"]
+__all__ = ["NO_BASE", "EdgeService", "SaveResult", "UserEdge"]
+
+#: The ``X-Edgesync-Base`` of a device that has no earlier version of the file.
+NO_BASE = "none"
 
 
 @attrs.frozen(kw_only=True)
@@ -169,9 +172,12 @@ class EdgeService:
         :param sha256: the content's SHA-256 as the device computed it, checked.
         :param expect: the SHA-256 the edge's current version must have
             (``None``: there must be none; ``True``: no condition).
-        :param base: the SHA-256 of the version the device edited, if known;
-            when the edge has no record, the cloud's file may be replaced only
-            if it holds that content.
+        :param base: the SHA-256 of the version the device's edit started from,
+            or :data:`NO_BASE` when it started from none. When the edge holds
+            another version (another device saved since), this one is uploaded
+            as a conflict copy and the edge's version stays. When the edge has
+            no record, the cloud's file may be replaced only if it holds
+            ``base``. ``None``: replace whatever the edge holds.
         :raises InvalidPathError, LimitExceededError, WireFormatError,
             BaseMismatchError: nothing was stored.
         """
@@ -190,8 +196,29 @@ class EdgeService:
             raise WireFormatError(f"{path}: the body's SHA-256 is {digest}, not the {sha256} "
                                   "the request announced; it was damaged on the way, send it "
                                   "again")
-        edge.store.commit(path, digest, size, expect=expect, cloud_sha256=base)
+        current = edge.store.get(path)
+        if (base is not None and current is not None and current.state != UploadState.CONFLICT
+                and current.sha256 not in (base, digest)):
+            # The device's edit did not start from the edge's version: another
+            # device saved since. Replacing it would lose that save, so this
+            # version goes beside it as a conflict copy. (In a conflict, the edge's
+            # version is already a copy in the cloud, and a base naming the cloud's
+            # other version is a merge: see the uploader.)
+            return self._divergent(edge, path, digest, size)
+        edge.store.commit(path, digest, size, expect=expect,
+                          cloud_sha256=base if base != NO_BASE else None)
         return self._upload(edge, path, received=size)
+
+    def _divergent(self, edge: UserEdge, path: str, digest: str, size: int) -> SaveResult:
+        started = time.perf_counter()
+        try:
+            copy, entry = edge.uploader.upload_copy(path, digest, size)
+        finally:
+            edge.store.discard(digest)
+        record = FileRecord(path=path, sha256=digest, size=size, state=UploadState.CONFLICT,
+                            conflict_path=copy, conflict_revision=entry.revision)
+        return SaveResult(record=record, received=size,
+                          upload_seconds=time.perf_counter() - started)
 
     def save_delta(self, user: str, path: str, delta: bytes) -> SaveResult:
         """Apply an edgesync delta to the stored version of ``path`` and upload the result.

@@ -78,13 +78,19 @@ class RetryPolicy:
         return min(self.max_delay, self.base_delay * 2 ** attempt) * random.uniform(0.8, 1.2)
 
 
-def conflict_name(path: str, when: datetime) -> str:
-    """The conflict copy's path for ``path``: ``a/b (edgesync conflict 2026-11-25 231500).docx``."""
+def conflict_name(path: str, when: datetime, number: int = 1) -> str:
+    """The conflict copy's path for ``path``: ``a/b (edgesync conflict 2026-11-25 231500).docx``.
+
+    :param number: 2 and up make further copies of the same second:
+        ``b (edgesync conflict 2026-11-25 231500 2).docx``.
+    """
     folder, _, name = path.rpartition("/")
     stem, dot, ext = name.rpartition(".")
     if not stem:  # no extension, or a dot file such as ".bashrc"
         stem, dot, ext = name, "", ""
     tag = when.astimezone(timezone.utc).strftime("%Y-%m-%d %H%M%S")
+    if number > 1:
+        tag += f" {number}"
     copy = f"{stem} (edgesync conflict {tag}){dot}{ext}"
     return f"{folder}/{copy}" if folder else copy
 
@@ -208,6 +214,22 @@ class Uploader:
             self.store.remember(record.path, **cloud)
         return updated
 
+    def upload_copy(self, path: str, sha256: str, size: int) -> tuple[str, RemoteEntry]:
+        """Upload stored content as a new conflict copy of ``path`` (retried per the policy).
+
+        For a version the edge does not make current (it diverged from the
+        edge's version).
+
+        :returns: the copy's path and entry.
+        :raises ProviderError: the cloud refused or stayed unavailable.
+        """
+        record = FileRecord(path=path, sha256=sha256, size=size)
+        info = self._info(record)
+        copy, entry = self.call_with_retries(lambda: self._new_copy(record, info))
+        log.warning("%s: a version that did not start from the edge's was uploaded as %s",
+                    path, copy)
+        return copy, entry
+
     def _resolve(self, record: FileRecord, info: UploadInfo) -> RemoteEntry | None:
         """After a failed precondition: the entry now holding this version, or None."""
         try:
@@ -246,8 +268,7 @@ class Uploader:
             except RevisionConflictError:
                 target = None  # the copy changed or went: make a new one
         if target is None:
-            target = conflict_name(record.path, datetime.now(timezone.utc))
-            entry = self._write(record, target, info, if_match=None, create_only=True)
+            target, entry = self._new_copy(record, info)
         log.warning("%s changed in the cloud since the edge last saw it; this version "
                     "was uploaded as %s", record.path, target)
         copy = {"conflict_path": target, "conflict_revision": entry.revision}
@@ -256,6 +277,18 @@ class Uploader:
         if updated is None:  # superseded meanwhile: keep where the copy is
             self.store.remember(record.path, **copy)
         return updated
+
+    def _new_copy(self, record: FileRecord, info: UploadInfo) -> tuple[str, RemoteEntry]:
+        """Write a new conflict copy, under the first name of this second not yet taken."""
+        when = datetime.now(timezone.utc)
+        for number in range(1, 100):
+            copy = conflict_name(record.path, when, number)
+            try:
+                return copy, self._write(record, copy, info, if_match=None, create_only=True)
+            except RevisionConflictError:
+                continue
+        raise RevisionConflictError(f"{record.path}: 99 conflict copies of this second exist",
+                                    path=record.path)
 
     def _write(self, record: FileRecord, path: str, info: UploadInfo, *,
                if_match: str | None, create_only: bool) -> RemoteEntry:
