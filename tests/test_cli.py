@@ -311,9 +311,10 @@ COMMANDS = sorted(every_command())
 
 
 def test_the_command_tree_is_what_the_tests_below_cover():
-    assert COMMANDS == [(), ("edge",), ("edge", "fingerprint"), ("edge", "init"),
+    assert COMMANDS == [(), ("demo",), ("edge",), ("edge", "fingerprint"), ("edge", "init"),
                         ("edge", "token"), ("edge", "token", "add"), ("edge", "token", "list"),
-                        ("edge", "token", "revoke"), ("plugins",), ("serve",)]
+                        ("edge", "token", "revoke"), ("pair",), ("plugins",), ("push",),
+                        ("serve",), ("status",), ("watch",)]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "edgesync")

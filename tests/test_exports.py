@@ -104,6 +104,7 @@ def test_functions_document_their_parameters(name):
 
 # --- the modules of the edge and the plugin contract ------------------------------------------
 
+import edgesync.agent  # noqa: E402
 import edgesync.edge  # noqa: E402
 import edgesync.hashing  # noqa: E402
 import edgesync.hookspecs  # noqa: E402
@@ -115,7 +116,7 @@ import edgesync.testing.fakes  # noqa: E402
 import edgesync.tls  # noqa: E402
 import edgesync.types  # noqa: E402
 
-CONTRACT_MODULES = [edgesync.types, edgesync.paths, edgesync.hookspecs, edgesync.plugins,
+CONTRACT_MODULES = [edgesync.agent, edgesync.types, edgesync.paths, edgesync.hookspecs, edgesync.plugins,
                     edgesync.hashing, edgesync.providers, edgesync.edge, edgesync.tls,
                     edgesync.testing, edgesync.testing.fakes]
 
@@ -131,8 +132,8 @@ def test_contract_modules_export_documented_names(module):
 
 
 @pytest.mark.parametrize("module", [m for m in CONTRACT_MODULES
-                                    if m not in (edgesync.edge, edgesync.providers,
-                                                 edgesync.testing)],
+                                    if m not in (edgesync.agent, edgesync.edge,
+                                                 edgesync.providers, edgesync.testing)],
                          ids=lambda m: m.__name__)
 def test_contract_all_lists_every_public_definition(module):
     defined = {name for name, value in vars(module).items()
@@ -160,7 +161,9 @@ def test_importing_edgesync_stays_light():
                                  edgesync.types.ProviderFacts, edgesync.types.Capabilities,
                                  edgesync.types.ProviderSpec, edgesync.types.HashSpec,
                                  edgesync.edge.FileRecord, edgesync.edge.EdgeConfig,
-                                 edgesync.edge.RetryPolicy, edgesync.edge.SaveResult],
+                                 edgesync.edge.RetryPolicy, edgesync.edge.SaveResult,
+                                 edgesync.agent.AgentConfig, edgesync.agent.PushResult,
+                                 edgesync.agent.FileStatus],
                          ids=lambda c: c.__name__)
 def test_every_record_field_is_documented(cls):
     doc = _own_doc(cls)

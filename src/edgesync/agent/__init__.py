@@ -8,6 +8,8 @@
 """
 
 from edgesync.agent.client import EdgeClient
+from edgesync.agent.config import AgentConfig
 from edgesync.agent.core import Agent, FileStatus, Outbox, PushResult
+from edgesync.agent.watch import Watcher
 
-__all__ = ["Agent", "EdgeClient", "FileStatus", "Outbox", "PushResult"]
+__all__ = ["Agent", "AgentConfig", "EdgeClient", "FileStatus", "Outbox", "PushResult", "Watcher"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +33,7 @@ import attrs
 from edgesync import delta as engine
 from edgesync._fs import atomic_write
 from edgesync.agent.client import EdgeClient
+from edgesync.edge.service import NO_BASE
 from edgesync.edge.store import FileRecord, UploadState, VersionStore
 from edgesync.errors import (
     BaseMismatchError,
@@ -171,7 +173,8 @@ class Agent:
 
         :raises InvalidPathError: outside the sync root, or not a portable name.
         """
-        full = Path(path).expanduser().absolute()
+        # abspath, not Path.absolute(): "sub/../a.txt" is "a.txt", not a ".." name
+        full = Path(os.path.abspath(Path(path).expanduser()))
         try:
             rel = full.relative_to(self.root)
         except ValueError:
@@ -243,8 +246,10 @@ class Agent:
                     held = data if info.exact else engine.patch(base, delta)
                     self._remember(rel, held, digest, reply)
                     return "delta", len(delta), reply
+        # The base tells the edge where this edit started (no version: "none"), so
+        # that a version another device saved meanwhile is kept, not replaced.
         reply = self.client.put(rel, data, sha256=digest,
-                                base=record.sha256 if record is not None else None,
+                                base=record.sha256 if record is not None else NO_BASE,
                                 gzip_level=GZIP_LEVEL, progress=progress)
         self._remember(rel, data, digest, reply)
         return "full", int(reply.get("received", len(data))), reply
