@@ -640,6 +640,8 @@ def watch(folder: Path | None, propagate_deletes: bool | None, max_deletes: int 
     limit = config.max_deletes if max_deletes is None else max_deletes
 
     def report(result: Any) -> None:
+        if result.mode == "unchanged" and not as_json:
+            return  # the start-up scan finds most files unchanged: not worth a line each
         click.echo(json.dumps(_result_json(result)) if as_json else _result_line(result))
         sys.stdout.flush()
 
@@ -665,9 +667,7 @@ def watch(folder: Path | None, propagate_deletes: bool | None, max_deletes: int 
     watcher = Watcher(agent, debounce=config.debounce if debounce is None else debounce,
                       propagate_deletes=propagate, max_deletes=limit,
                       drain_interval=config.drain_interval, on_result=report,
-                      on_notice=lambda message: notice(
-                          message + (" (restart with --confirm-deletes to send them)"
-                                     if "held" in message else "")))
+                      on_notice=notice)
     if not as_json:
         click.echo(f"Watching {agent.root} -> {config.url} (Ctrl-C to stop)")
     stopped = threading.Event()

@@ -478,8 +478,9 @@ class Watcher:
                 self._held.update(deletes)
                 count = len(self._held)
         if hold:
-            self._notice(f"held {count} deletes (more than {self.max_deletes} at once); run "
-                         "'edgesync watch --confirm-deletes' or confirm to send them")
+            self._notice(f"held {count} deletes (more than {self.max_deletes} at once): the "
+                         "files stay at the edge and in the cloud. To delete them there too, "
+                         "confirm them (edgesync watch --propagate-deletes --confirm-deletes)")
             return
         for rel in deletes:
             self._call(rel, self.agent.delete, root / rel)
