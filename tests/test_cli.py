@@ -311,7 +311,7 @@ COMMANDS = sorted(every_command())
 
 
 def test_the_command_tree_is_what_the_tests_below_cover():
-    assert COMMANDS == [(), ("demo",), ("edge",), ("edge", "fingerprint"), ("edge", "init"),
+    assert COMMANDS == [(), ("auth",), ("demo",), ("edge",), ("edge", "fingerprint"), ("edge", "init"),
                         ("edge", "token"), ("edge", "token", "add"), ("edge", "token", "list"),
                         ("edge", "token", "revoke"), ("pair",), ("plugins",), ("push",),
                         ("serve",), ("status",), ("watch",)]

@@ -51,6 +51,22 @@ def edgesync_hash_types():
 """
 
 
+@pytest.fixture(autouse=True)
+def hide_installed_plugins(monkeypatch):
+    """Plugin distributions installed beside the core (the workspace's edgesync-dropbox)
+    are hidden, so each test sees the built-ins and the distributions it makes."""
+    from importlib import metadata
+
+    real = metadata.entry_points
+    installed = {entry.dist.metadata["Name"] for entry in real(group="edgesync") if entry.dist}
+
+    def entry_points(**selection):
+        return [entry for entry in real(**selection)
+                if entry.dist is None or entry.dist.metadata["Name"] not in installed]
+
+    monkeypatch.setattr(metadata, "entry_points", entry_points)
+
+
 @pytest.fixture
 def plugin_host() -> PluginHost:
     """A fresh host that ignores the EDGESYNC_* variables of the shell running the tests."""

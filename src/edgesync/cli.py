@@ -363,6 +363,36 @@ def token_revoke(token_id: str, edge_dir: Path | None, as_json: bool) -> None:
           f"Revoked token {info.id} of {info.user}", as_json)
 
 
+# --- sign-in to clouds ---------------------------------------------------------------
+
+
+class _AuthGroup(click.Group):
+    """``edgesync auth``: its subcommands come from plugins, loaded on demand."""
+
+    def _plugin_commands(self) -> dict[str, Any]:
+        from edgesync.plugins import PluginHost
+
+        try:
+            return PluginHost().load().auth_commands()  # type: ignore[return-value]
+        except EdgesyncError as exc:
+            _fail(exc)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(self._plugin_commands())
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return self._plugin_commands().get(name)
+
+
+@main.group(cls=_AuthGroup)
+def auth() -> None:
+    """Link a cloud account for the edge (each provider plugin adds its command).
+
+    The built-in 'local' provider needs no sign-in. Installed plugins add
+    theirs, e.g. 'edgesync auth dropbox' from edgesync-dropbox.
+    """
+
+
 # --- plugins -----------------------------------------------------------------------
 
 

@@ -31,10 +31,14 @@ module with the parts that use them.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import pluggy
 
 from edgesync.types import HashSpec, ProviderSpec
+
+if TYPE_CHECKING:
+    import click
 
 __all__ = ["EdgesyncSpecs", "hookimpl", "hookspec"]
 
@@ -95,4 +99,28 @@ class EdgesyncSpecs:
             def edgesync_hash_types():
                 yield HashSpec(name="example-md5", factory=hashlib.md5,
                                description="Example Cloud's MD5 of the content")
+        """
+
+    @hookspec
+    def edgesync_auth_commands(self) -> Iterable[click.Command]:
+        """Yield one :mod:`click` command per provider that needs a sign-in.
+
+        Each command is named after its provider and appears as
+        ``edgesync auth NAME``; it runs the provider's interactive sign-in
+        and writes what the edge's configuration will point at (a token
+        file). Import the SDK inside the command's body, not at module level,
+        so that ``edgesync --help`` stays fast.
+
+        :returns: an iterable of :class:`click.Command`.
+
+        Example::
+
+            @hookimpl
+            def edgesync_auth_commands():
+                @click.command("example")
+                @click.option("--token-file", required=True)
+                def auth_example(token_file):
+                    "Link an Example Cloud account."
+                    ...
+                yield auth_example
         """

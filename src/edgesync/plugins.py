@@ -188,6 +188,21 @@ class PluginHost:
         """
         return self._records("edgesync_hash_types", HashSpec)
 
+    def auth_commands(self) -> dict[str, object]:
+        """The sign-in commands plugins offer (``edgesync auth NAME``), by name.
+
+        :raises PluginError: two plugins offer a command of the same name.
+        """
+        commands: dict[str, object] = {}
+        for impl in self.manager.hook.edgesync_auth_commands.get_hookimpls():
+            for command in impl.function() or ():
+                name = getattr(command, "name", None)
+                if name in commands:
+                    raise PluginError(f"two plugins offer 'edgesync auth {name}' (one is "
+                                      f"{impl.plugin_name!r}); uninstall one")
+                commands[str(name)] = command
+        return commands
+
     def hashers(self, names: set[str] | frozenset[str]) -> dict[str, Callable[[], Any]]:
         """Hasher factories for ``names`` (``sha256`` is always included).
 
