@@ -12,9 +12,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Reinstall when the project metadata changes.
-$(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+PLUGINS := plugins/dropbox_provider
+
+# Reinstall when the project metadata changes. The provider plugins are
+# separate distributions, installed beside the core for their tests.
+$(STAMP): $(BIN)/python pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]' $(addprefix -e ,$(PLUGINS))
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -20,13 +20,15 @@ Run it as ``edgesync demo`` or ``python -m edgesync.demo`` (needs
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import io
+import json
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from edgesync.testing import documents as docs
@@ -61,13 +63,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="the provider the edge uploads through (default: local)")
     parser.add_argument("--keep", action="store_true", help="keep the demo's folders")
     args = parser.parse_args(argv)
-    if args.provider != "local":
-        print(f"edgesync demo: the demo runs with the built-in 'local' provider; "
-              f"{args.provider!r} needs its plugin and its emulator", file=sys.stderr)
-        return 3
     work = Path(tempfile.mkdtemp(prefix="edgesync-demo-"))
     try:
-        return _run(work)
+        with _cloud(args.provider, work) as cloud:
+            if cloud is None:
+                print(f"edgesync demo: no demo cloud for the provider {args.provider!r}: use "
+                      "'local', or 'dropbox' with edgesync-dropbox installed", file=sys.stderr)
+                return 3
+            return _run(work, cloud)
     finally:
         if args.keep:
             print(f"\nThe demo's folders are kept in {work}: edge/, cloud/, device/, agent/")
@@ -75,22 +78,58 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _run(work: Path) -> int:
+class _Cloud:
+    """Where the demo's edge uploads, and how the demo reads it back."""
+
+    def __init__(self, name: str, options: dict, where: str,
+                 read: Callable[[str], bytes | None]) -> None:
+        self.name, self.options, self.where, self.read = name, options, where, read
+
+
+@contextlib.contextmanager
+def _cloud(provider: str, work: Path) -> Iterator[_Cloud | None]:
+    """The demo's cloud: a folder (``local``) or a Dropbox emulator on loopback."""
+    if provider == "local":
+        root = work / "cloud"
+
+        def read_local(rel: str) -> bytes | None:
+            return (root / rel).read_bytes() if (root / rel).is_file() else None
+
+        yield _Cloud("local", {"root": str(root)}, f"{root}  (the local provider)", read_local)
+    elif provider == "dropbox":
+        try:
+            from edgesync_dropbox.testing import DropboxEmulator
+        except ImportError:
+            yield None
+            return
+        with DropboxEmulator() as emulator:
+            token_file = work / "dropbox.json"
+            token_file.write_text(json.dumps({"app_key": emulator.app_key,
+                                              "refresh_token": emulator.link_account()}))
+            yield _Cloud("dropbox", {"app_key": emulator.app_key,
+                                     "token_file": str(token_file), "emulator": emulator.url},
+                         f"{emulator.url}  (a Dropbox API emulator, through the real SDK)",
+                         lambda rel: emulator.file("/" + rel))
+    else:
+        yield None
+
+
+def _run(work: Path, cloud: _Cloud) -> int:
     from edgesync.agent import Agent, EdgeClient
     from edgesync.edge import EdgeConfig, EdgeServer, TokenStore
     from edgesync.tls import create_certificate
 
     started = time.perf_counter()
-    edge_dir, cloud, device = work / "edge", work / "cloud", work / "device"
+    edge_dir, device = work / "edge", work / "device"
     create_certificate(edge_dir / "tls" / "cert.pem", edge_dir / "tls" / "key.pem")
     config = EdgeConfig.from_mapping(
         {"server": {"listen": "127.0.0.1:0"},
-         "provider": {"name": "local", "options": {"root": str(cloud)}}}, edge_dir)
+         "provider": {"name": cloud.name, "options": cloud.options}}, edge_dir)
     token, _ = TokenStore(config.tokens_path).add("me", label="demo")
     access_log = io.StringIO()
     with EdgeServer(config, log_stream=access_log) as server:
         print(f"edge   {server.url}  (certificate {server.fingerprint[:23]}...)")
-        print(f"cloud  {cloud}  (the local provider)")
+        print(f"cloud  {cloud.where}")
         print(f"device {device}\n")
         device.mkdir()
         agent = Agent(device, work / "agent",
@@ -124,13 +163,13 @@ def _run(work: Path) -> int:
         return _verify(agent, device, cloud, time.perf_counter() - started)
 
 
-def _verify(agent, device: Path, cloud: Path, elapsed: float) -> int:
+def _verify(agent, device: Path, cloud: _Cloud, elapsed: float) -> int:
     """Compare every cloud file with the device's (or the agreed canonical) bytes."""
     exact = canonical = wrong = 0
     for path in sorted(p for p in device.rglob("*") if p.is_file()):
         rel = path.relative_to(device).as_posix()
         mine = path.read_bytes()
-        theirs = (cloud / rel).read_bytes() if (cloud / rel).is_file() else None
+        theirs = cloud.read(rel)
         record = agent.shadow.get(rel)
         if theirs == mine:
             exact += 1
