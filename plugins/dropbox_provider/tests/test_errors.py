@@ -9,7 +9,12 @@ import pytest
 import requests
 
 from edgesync import errors
-from edgesync_dropbox._errors import error_tags, translate_errors
+from edgesync_dropbox._errors import (
+    SessionExpiredError,
+    SessionOffsetError,
+    error_tags,
+    translate_errors,
+)
 
 
 def api(error) -> dbx.ApiError:
@@ -37,8 +42,8 @@ TABLE = [
     (api(f.DeleteError.path_write(f.WriteError.conflict(f.WriteConflictError.file))),
      errors.RevisionConflictError),
     (api(f.UploadSessionAppendError.incorrect_offset(
-        f.UploadSessionOffsetError(correct_offset=7))), errors.ServiceUnavailableError),
-    (api(f.UploadSessionAppendError.not_found), errors.NotFoundError),
+        f.UploadSessionOffsetError(correct_offset=7))), SessionOffsetError),
+    (api(f.UploadSessionAppendError.not_found), SessionExpiredError),
     (api(f.UploadSessionFinishError.lookup_failed(f.UploadSessionLookupError.not_found)),
      errors.ServiceUnavailableError),
     (api(f.UploadSessionFinishError.too_many_write_operations), errors.RateLimitedError),
@@ -91,3 +96,11 @@ def test_error_tags_flattens_nested_unions():
     error = write_failed(f.WriteError.conflict(f.WriteConflictError.file))
     assert error_tags(error) == ["path", "conflict", "file"]
     assert error_tags(None) == []
+
+
+def test_an_offset_error_carries_where_the_session_is():
+    with pytest.raises(SessionOffsetError) as caught, translate_errors("big.bin"):
+        raise api(f.UploadSessionAppendError.incorrect_offset(
+            f.UploadSessionOffsetError(correct_offset=8388608)))
+    assert caught.value.correct_offset == 8388608 and caught.value.retryable
+    assert caught.value.to_dict()["correct_offset"] == 8388608

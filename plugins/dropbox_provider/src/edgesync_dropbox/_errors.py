@@ -32,11 +32,30 @@ from edgesync.errors import (
     TokenExpiredError,
 )
 
-__all__ = ["RELINK", "error_tags", "translate_errors"]
+__all__ = ["RELINK", "SessionExpiredError", "SessionOffsetError", "error_tags",
+           "translate_errors"]
 
 #: What a person does when Dropbox refuses the app's authorisation.
 RELINK = ("run 'edgesync auth dropbox' again to link the Dropbox account, "
           "then restart the edge")
+
+class SessionOffsetError(ServiceUnavailableError):
+    """An upload-session request at another offset than Dropbox holds.
+
+    :ivar correct_offset: the offset Dropbox says the session is at.
+    """
+
+    def __init__(self, message: str, *, path: str = "", correct_offset: int = 0) -> None:
+        super().__init__(message, path=path)
+        self.correct_offset = correct_offset
+
+    def _fields(self) -> dict[str, Any]:
+        return {**super()._fields(), "correct_offset": self.correct_offset}
+
+
+class SessionExpiredError(ServiceUnavailableError):
+    """Dropbox no longer knows the upload session (expired after 7 days, or unknown)."""
+
 
 # Tag -> (class, message). The first tag of the chain found here decides.
 _BY_TAG: list[tuple[str, type[ProviderError], str]] = [
@@ -112,6 +131,13 @@ def translate_errors(path: str = "") -> Iterator[None]:
                                       path=path) from exc
     except dbx.ApiError as exc:
         tags = error_tags(exc.error)
+        if tags[:1] == ["incorrect_offset"]:  # an append's: where the session really is
+            raise SessionOffsetError(
+                f"{path}: the upload session is at another offset", path=path,
+                correct_offset=exc.error.get_incorrect_offset().correct_offset) from exc
+        if tags[:1] == ["not_found"] and type(exc.error).__name__.startswith("UploadSession"):
+            raise SessionExpiredError(f"{path}: the Dropbox upload session expired",
+                                      path=path) from exc
         for tag, cls, message in _BY_TAG:
             if tag in tags:
                 raise cls(f"{path}: {message} ({'/'.join(tags)})", path=path) from exc

@@ -31,7 +31,12 @@ from edgesync.errors import ConfigError, RevisionConflictError, ServiceUnavailab
 from edgesync.providers import Provider, UploadSession
 from edgesync.types import ProviderFacts, RemoteEntry, Revision, UploadInfo
 from edgesync_dropbox._convert import entry_from_metadata
-from edgesync_dropbox._errors import RELINK, error_tags, translate_errors
+from edgesync_dropbox._errors import (
+    RELINK,
+    SessionExpiredError,
+    SessionOffsetError,
+    translate_errors,
+)
 
 __all__ = ["DropboxOptions", "DropboxProvider"]
 
@@ -176,7 +181,12 @@ class DropboxProvider(Provider):
             metadata = self.client.files_upload(data, self.remote(path),
                                                 mode=self._mode(if_match, create_only),
                                                 strict_conflict=True)
-        return entry_from_metadata(path, metadata)
+        entry = entry_from_metadata(path, metadata)
+        expected = info.hashes.get("dropbox")
+        if expected and entry.hashes.get("dropbox") not in (None, expected):
+            raise ServiceUnavailableError(f"{path}: Dropbox stored other bytes than were sent "
+                                          "(content hash mismatch)", path=path)
+        return entry
 
     def delete(self, path: str, *, if_match: Revision | None = None) -> None:
         """See :meth:`edgesync.providers.Provider.delete`."""
@@ -217,53 +227,38 @@ class _DropboxUploadSession(UploadSession):
 
     def append(self, data: bytes) -> None:
         client = self._provider.client
-        with translate_errors(self._path):
-            if self._session_id is None:
-                if self._offset:
-                    raise ServiceUnavailableError("the upload session was lost; starting again",
-                                                  path=self._path)
-                self._session_id = client.files_upload_session_start(data).session_id
-            else:
-                self._append(data)
-        self._offset += len(data)
-
-    def _append(self, data: bytes) -> None:
-        import dropbox.exceptions
-
         try:
-            self._provider.client.files_upload_session_append_v2(data, self._cursor(self._offset))
-        except dropbox.exceptions.ApiError as exc:
-            error = exc.error
-            if getattr(error, "is_incorrect_offset", lambda: False)():
-                correct = error.get_incorrect_offset().correct_offset
-                if correct == self._offset + len(data):
-                    return  # an earlier try landed; its response was lost
-                self._offset = correct
-            elif getattr(error, "is_not_found", lambda: False)():
-                self._session_id, self._offset = None, 0  # expired: start over
-                raise ServiceUnavailableError("the Dropbox upload session expired; starting "
-                                              "the upload again", path=self._path) from exc
+            with translate_errors(self._path):
+                if self._session_id is None:
+                    if self._offset:
+                        raise ServiceUnavailableError("the upload session was lost; starting "
+                                                      "again", path=self._path)
+                    self._session_id = client.files_upload_session_start(data).session_id
+                else:
+                    client.files_upload_session_append_v2(data, self._cursor(self._offset))
+        except SessionOffsetError as exc:
+            if exc.correct_offset != self._offset + len(data):
+                self._offset = exc.correct_offset
+                raise
+            # The piece had landed: an earlier try's answer was lost.
+        except SessionExpiredError:
+            self._session_id, self._offset = None, 0  # start over from the first byte
             raise
+        self._offset += len(data)
 
     def resume(self) -> int:
         """Ask Dropbox where the session stands (an empty append at the known offset)."""
-        import dropbox.exceptions
-
         if self._session_id is None:
             self._offset = 0
             return 0
-        with translate_errors(self._path):
-            try:
+        try:
+            with translate_errors(self._path):
                 self._provider.client.files_upload_session_append_v2(b"", self._cursor(
                     self._offset))
-            except dropbox.exceptions.ApiError as exc:
-                tags = error_tags(exc.error)
-                if "incorrect_offset" not in tags:
-                    if "not_found" in tags:  # expired: start over
-                        self._session_id, self._offset = None, 0
-                        return 0
-                    raise
-                self._offset = exc.error.get_incorrect_offset().correct_offset
+        except SessionOffsetError as exc:
+            self._offset = exc.correct_offset
+        except SessionExpiredError:
+            self._session_id, self._offset = None, 0
         return self._offset
 
     def finish(self) -> RemoteEntry:
