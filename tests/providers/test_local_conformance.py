@@ -86,6 +86,16 @@ class TestWithKnownFailures(ProviderConformance):
     ])
 
 
+def test_a_known_failure_may_name_one_parametrisation(pytester: pytest.Pytester) -> None:
+    result = _run(pytester, """
+class TestOneCase(ProviderConformance):
+    known_failures = {"test_difficult_name_round_trip[emoji]": "claimed broken, but passes"}
+""" + _BROKEN_FOR_FOLDERS, "difficult and (cjk or emoji)")
+    # Only the named case is marked (and, passing, fails the run); the other passes.
+    result.assert_outcomes(failed=1, passed=1)
+    result.stdout.fnmatch_lines(["FAILED *::test_difficult_name_round_trip[[]emoji[]]*"])
+
+
 def test_an_error_outside_edgesync_fails_with_a_clear_message(
         pytester: pytest.Pytester) -> None:
     result = _run(pytester, """
