@@ -1,0 +1,494 @@
+"""Fault injection: rules that replace or wrap the emulator's normal handling.
+
+A :class:`Rule` says *which* request (route, host, the nth match from now, how
+many times); an :class:`Action` says *what happens* to it. Actions see the
+request through a small context (:class:`FaultContext`) whose ``process()``
+runs the emulator's normal handling, so "store the fragment, then lose the
+response" is a two-line action.
+"""
+
+from __future__ import annotations
+
+import json as _json
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from edgesync_onedrive.testing._wire import (
+    Reply,
+    graph_error,
+    invalid_grant_reply,
+    oauth_error,
+    unauthenticated,
+)
+
+#: Routes by host kind (see ``ROUTES`` in the package for what each one is).
+LOGIN_ROUTES = ("openidConfiguration", "instanceDiscovery", "devicecode", "token")
+GRAPH_ROUTES = ("drive", "item", "children", "content", "getContent", "createUploadSession",
+                "delete")
+UPLOAD_ROUTES = ("fragment", "uploadStatus", "cancelUpload", "commit")
+DOWNLOAD_ROUTES = ("download",)
+_WRITE_ROUTES = ("content", "createUploadSession", "fragment", "commit")
+
+
+class FaultContext(Protocol):
+    """What an action sees of the request it handles."""
+
+    #: The route, ``"fragment"`` or ``"token"`` (see ``ROUTES``).
+    route: str
+    #: The host kind: ``"login"``, ``"graph"``, ``"upload"``, ``"download"``, or None.
+    host: str | None
+
+    def process(self, *, partial: int | None = None) -> Reply:
+        """Run the emulator's normal handling (effects included) and return its reply.
+
+        :param partial: for a fragment, store only its first ``partial`` bytes.
+        """
+
+    def drop_upload_session(self) -> None:
+        """Forget the upload session the request names (if any)."""
+
+
+class Action:
+    """What a fault rule does to a matching request; build one with the helpers
+    (:func:`respond`, :func:`reset`, :func:`throttled`, ...)."""
+
+    def run(self, ctx: FaultContext) -> Reply:
+        """Handle the request; return the reply to write (or a dropping one)."""
+        raise NotImplementedError
+
+    def check(self, route: str) -> None:
+        """Raise :class:`ValueError` when the action makes no sense on ``route``."""
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__.lstrip('_')}({fields})"
+
+
+def _only(route: str, allowed: tuple[str, ...], what: str) -> None:
+    if route not in allowed:
+        raise ValueError(f"{what} applies to {', '.join(allowed)}; not to {route!r}")
+
+
+class _Respond(Action):
+    def __init__(self, status: int, body: Any, headers: dict[str, str] | None,
+                 content_type: str | None) -> None:
+        self.status = status
+        self.body = body
+        self.headers = dict(headers or {})
+        self.content_type = content_type
+
+    def run(self, ctx: FaultContext) -> Reply:
+        body, inferred = _encode_body(self.body)
+        content_type = self.content_type if self.content_type is not None else inferred
+        headers = [(k, str(v)) for k, v in self.headers.items()]
+        if content_type is not None:
+            headers.insert(0, ("Content-Type", content_type))
+        return Reply(self.status, headers, body)
+
+
+def _encode_body(body: Any) -> tuple[bytes, str | None]:
+    if body is None:
+        return b"", None
+    if isinstance(body, bytes):
+        return body, "application/octet-stream"
+    if isinstance(body, str):
+        return body.encode("utf-8"), "text/plain; charset=utf-8"
+    return _json.dumps(body).encode("utf-8"), "application/json"
+
+
+class _ProcessThen(Action):
+    def __init__(self, then: Action) -> None:
+        self.then = then
+
+    def run(self, ctx: FaultContext) -> Reply:
+        reply = ctx.process()
+        return self.then.run(_Processed(ctx, reply))
+
+    def check(self, route: str) -> None:
+        self.then.check(route)
+
+
+class _Processed:
+    """A context whose request was already processed: ``process()`` gives that reply."""
+
+    def __init__(self, ctx: FaultContext, reply: Reply) -> None:
+        self.route = ctx.route
+        self.host = ctx.host
+        self.processed_status = reply.status
+        self._ctx = ctx
+        self._reply = reply
+
+    def process(self, *, partial: int | None = None) -> Reply:
+        return self._reply
+
+    def drop_upload_session(self) -> None:
+        self._ctx.drop_upload_session()
+
+
+class _Reset(Action):
+    def run(self, ctx: FaultContext) -> Reply:
+        # Only after process_then() was the request handled; a bare reset drops it unread.
+        return Reply(0, drop=True, processed_status=getattr(ctx, "processed_status", None))
+
+
+class _Delay(Action):
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def run(self, ctx: FaultContext) -> Reply:
+        time.sleep(self.seconds)
+        return ctx.process()
+
+
+class _PartialAccept(Action):
+    def __init__(self, n_bytes: int) -> None:
+        if n_bytes < 0:
+            raise ValueError("partial_accept takes a byte count >= 0")
+        self.n_bytes = n_bytes
+
+    def check(self, route: str) -> None:
+        _only(route, ("fragment",), "partial_accept()")
+
+    def run(self, ctx: FaultContext) -> Reply:
+        return ctx.process(partial=self.n_bytes)
+
+
+class _TruncateBody(Action):
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+
+    def run(self, ctx: FaultContext) -> Reply:
+        reply = ctx.process()
+        if 200 <= reply.status < 300 and len(reply.body) > self.keep:
+            reply.truncate = self.keep
+        return reply
+
+
+class _Throttled(Action):
+    def __init__(self, status: int, retry_after: int | None, code: str) -> None:
+        self.status = status
+        self.retry_after = retry_after
+        self.code = code
+
+    def run(self, ctx: FaultContext) -> Reply:
+        headers = [] if self.retry_after is None else [("Retry-After", str(self.retry_after))]
+        if ctx.host == "login":
+            reply = oauth_error("temporarily_unavailable",
+                                "AADSTS50196: The server terminated an operation because it "
+                                "encountered a client request loop.", [50196],
+                                status=self.status)
+            reply.headers.extend(headers)
+            return reply
+        return graph_error(self.status, self.code, "Please retry again later.",
+                           inner=str(self.status), headers=headers)
+
+
+class _ServerError(Action):
+    def __init__(self, status: int, retry_after: int | None) -> None:
+        self.status = status
+        self.retry_after = retry_after
+
+    def run(self, ctx: FaultContext) -> Reply:
+        headers = [] if self.retry_after is None else [("Retry-After", str(self.retry_after))]
+        if ctx.host == "login":
+            reply = oauth_error("server_error", "AADSTS90033: A transient error has occurred. "
+                                "Please try again.", [90033], status=self.status)
+            reply.headers.extend(headers)
+            return reply
+        code = "serviceNotAvailable" if self.status == 503 else "generalException"
+        return graph_error(self.status, code,
+                           f"The emulator was told to fail this request with {self.status}.",
+                           headers=headers)
+
+
+class _GraphAnswer(Action):
+    """A fixed Graph error, checked against the routes it makes sense on."""
+
+    def __init__(self, name: str, routes: tuple[str, ...], status: int, code: str,
+                 message: str, inner: str | None = None, *, expired: bool = False,
+                 drops_session: bool = False) -> None:
+        self._name = name
+        self._routes = routes
+        self._status = status
+        self._code = code
+        self._message = message
+        self._inner = inner
+        self._expired = expired
+        self._drops_session = drops_session
+
+    def __repr__(self) -> str:
+        return f"{self._name}()"
+
+    def check(self, route: str) -> None:
+        _only(route, self._routes, f"{self._name}()")
+
+    def run(self, ctx: FaultContext) -> Reply:
+        if self._drops_session:
+            ctx.drop_upload_session()
+        if self._status == 401:
+            return unauthenticated(self._message, expired=self._expired)
+        return graph_error(self._status, self._code, self._message, inner=self._inner)
+
+
+class _TokenAnswer(Action):
+    def __init__(self, name: str, reply: Any) -> None:
+        self._name = name
+        self._reply = reply
+
+    def __repr__(self) -> str:
+        return f"{self._name}()"
+
+    def check(self, route: str) -> None:
+        _only(route, ("token",), f"{self._name}()")
+
+    def run(self, ctx: FaultContext) -> Reply:
+        return self._reply()
+
+
+def respond(status: int, body: Any = None, *, headers: dict[str, str] | None = None,
+            content_type: str | None = None) -> Action:
+    """Answer with this response instead of handling the request (nothing happens).
+
+    :param status: the HTTP status.
+    :param body: a dict or list (sent as JSON), a str (text), bytes, or None (empty).
+    :param headers: extra response headers.
+    :param content_type: the Content-Type; default: ``application/json`` for
+        JSON, ``text/plain; charset=utf-8`` for text, ``application/octet-stream``
+        for bytes, none for an empty body.
+    """
+    return _Respond(status, body, headers, content_type)
+
+
+def process_then(action: Action) -> Action:
+    """Handle the request normally (its effect happens), then answer as ``action`` says.
+
+    ``process_then(server_error(503))`` is "a 503 that actually landed" (the
+    fragment was stored, so the retry meets ``416 fragmentOverlap``);
+    ``process_then(reset())`` is :func:`process_then_reset`.
+    """
+    return _ProcessThen(action)
+
+
+def process_then_reset() -> Action:
+    """Handle the request (its effect happens: the fragment is stored, the file
+    written), then drop the connection without a response: the lost response."""
+    return _ProcessThen(_Reset())
+
+
+def reset() -> Action:
+    """Drop the connection without a response and without handling the request."""
+    return _Reset()
+
+
+#: Another name for :func:`reset` (the name the design notes use).
+reset_connection = reset
+
+
+def delay(seconds: float) -> Action:
+    """Sleep ``seconds`` in the server (outside its lock), then handle the request.
+
+    :param seconds: how long; keep it short (a client timeout below it makes a
+        slow-response test).
+    """
+    return _Delay(seconds)
+
+
+def partial_accept(n_bytes: int) -> Action:
+    """Store only the first ``n_bytes`` of a fragment and answer ``202`` with the
+    ``nextExpectedRanges`` that follows (not 320 KiB aligned, in general): the
+    server took part of what was sent. Only for the ``"fragment"`` route; a
+    final fragment cut short is not committed.
+
+    :param n_bytes: how many bytes of the fragment to keep; the whole fragment
+        (normal handling) when it is not shorter.
+    """
+    return _PartialAccept(n_bytes)
+
+
+def truncate_body(keep: int) -> Action:
+    """Handle the request, then send the full ``Content-Length`` but only ``keep``
+    body bytes and close the connection (a truncated download).
+
+    :param keep: how many body bytes to send.
+    """
+    return _TruncateBody(keep)
+
+
+def throttled(status: int = 429, retry_after: int | None = 1,
+              code: str = "activityLimitReached") -> Action:
+    """Throttling, nothing done: Graph's ``{"error": {"code": code, "innerError":
+    {"code": "<status>"}}}`` with ``Retry-After``; on the token endpoint Entra
+    ID's ``temporarily_unavailable`` body instead.
+
+    :param status: 429, or 503 as SharePoint also throttles.
+    :param retry_after: the ``Retry-After`` header in seconds; None: no header
+        (the client must back off on its own).
+    :param code: ``activityLimitReached`` or ``TooManyRequests``.
+    """
+    return _Throttled(status, retry_after, code)
+
+
+def server_error(status: int = 500, *, retry_after: int | None = None) -> Action:
+    """A 5xx, nothing done: Graph ``generalException`` (``serviceNotAvailable``
+    for 503); on the token endpoint an Entra ``server_error`` body (MSAL raises
+    ``MsalServiceError`` on any 5xx there).
+
+    :param status: 500, 502, 503, 504, 509, ...
+    :param retry_after: a ``Retry-After`` header in seconds; None: none.
+    """
+    return _ServerError(status, retry_after)
+
+
+def quota_full() -> Action:
+    """``507 quotaLimitReached`` on a write (simple upload, createUploadSession,
+    a fragment or a commit); nothing is stored. Fatal: clients must not retry."""
+    return _GraphAnswer("quota_full", _WRITE_ROUTES, 507, "quotaLimitReached",
+                        "Insufficient Space Available")
+
+
+def expired_token() -> Action:
+    """``401 InvalidAuthenticationToken`` "Access token has expired or is not yet
+    valid." with ``WWW-Authenticate`` (``error="expired_token"``) on a Graph
+    route; nothing is done. The token itself stays valid, so one refresh (or
+    even a plain retry) gets through."""
+    return _GraphAnswer("expired_token", GRAPH_ROUTES, 401, "InvalidAuthenticationToken",
+                        "Access token has expired or is not yet valid.", expired=True)
+
+
+def rps_error() -> Action:
+    """``401 InvalidAuthenticationToken`` "Unable to initialize RPS", the
+    transient personal-account failure a client should simply retry."""
+    return _GraphAnswer("rps_error", GRAPH_ROUTES, 401, "InvalidAuthenticationToken",
+                        "Unable to initialize RPS")
+
+
+def session_gone() -> Action:
+    """The upload session is gone (expired or cancelled elsewhere): it is
+    forgotten and the request gets ``404 itemNotFound`` (inner
+    ``uploadSessionNotFound``), as every later request on it does. The client
+    must start a new session."""
+    return _GraphAnswer("session_gone", UPLOAD_ROUTES, 404, "itemNotFound",
+                        "The upload session was not found.", "uploadSessionNotFound",
+                        drops_session=True)
+
+
+def etag_changed() -> Action:
+    """``412 resourceModified`` on a write or delete, nothing done: the eTag the
+    client sent no longer matches. Nothing in the store changes; to have another
+    device really change the item use :meth:`OneDriveEmulator.put_file`."""
+    return _GraphAnswer("etag_changed", (*_WRITE_ROUTES, "delete"), 412, "resourceModified",
+                        "ETag does not match current item's value")
+
+
+def invalid_grant() -> Action:
+    """``400 invalid_grant`` AADSTS700082 (``suberror: bad_token``) from the token
+    endpoint; the refresh token is not revoked (use
+    :meth:`OneDriveEmulator.revoke_refresh_tokens` for that)."""
+    return _TokenAnswer("invalid_grant", invalid_grant_reply)
+
+
+def slow_down() -> Action:
+    """``400 slow_down`` from the token endpoint during the device flow (MSAL
+    adds 5 s to the polling interval and polls again)."""
+    return _TokenAnswer("slow_down", lambda: oauth_error(
+        "slow_down", "AADSTS70016: OAuth 2.0 device flow error. Polling too fast; slow down.",
+        [70016]))
+
+
+def device_expired() -> Action:
+    """``400 expired_token`` from the token endpoint during the device flow: the
+    device code expired (MSAL stops polling and returns the error)."""
+    return _TokenAnswer("device_expired", lambda: oauth_error(
+        "expired_token", "AADSTS70020: The provided value for the input parameter "
+        "'device_code' is not valid. This device code has expired.", [70020]))
+
+
+@dataclass(eq=False)
+class Rule:
+    """One injected fault: what to do to which requests.
+
+    :ivar route: the route it applies to (``"fragment"``, ``"token"``); ``"*"``: any.
+    :ivar action: what happens.
+    :ivar nth: it first applies to the nth matching request after injection (1: the next).
+    :ivar times: how many requests it applies to; None: every one from the nth on.
+    :ivar host: only requests to this host kind (``"login"``, ``"graph"``,
+        ``"upload"``, ``"download"``); None: any.
+    :ivar seen: matching requests so far.
+    :ivar fired: requests it was applied to so far.
+    :ivar cancelled: withdrawn by :meth:`cancel`.
+    """
+
+    route: str
+    action: Action
+    nth: int = 1
+    times: int | None = 1
+    host: str | None = None
+    seen: int = 0
+    fired: int = 0
+    cancelled: bool = False
+
+    @property
+    def pending(self) -> bool:
+        """Whether it may still apply to a request."""
+        return not self.cancelled and (self.times is None or self.fired < self.times)
+
+    def cancel(self) -> None:
+        """Withdraw the rule (an endless one, say)."""
+        self.cancelled = True
+
+    def _matches(self, route: str, host: str | None) -> bool:
+        return (self.route in ("*", route)) and (self.host is None or self.host == host)
+
+
+class FaultTable:
+    """The injected rules, in injection order; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rules: list[Rule] = []
+
+    def add(self, rule: Rule) -> Rule:
+        """Append ``rule``; returns it."""
+        with self._lock:
+            self._rules.append(rule)
+        return rule
+
+    def take(self, route: str, host: str | None) -> Rule | None:
+        """Count the request against every matching rule; return the first due one.
+
+        Every matching rule counts the request, so ``nth`` means "the nth
+        matching request after injection"; when two are due at once the
+        earlier-injected one applies and the other applies to the next match.
+        """
+        chosen = None
+        with self._lock:
+            for rule in self._rules:
+                if not rule.pending or not rule._matches(route, host):
+                    continue
+                rule.seen += 1
+                if chosen is None and rule.seen >= rule.nth:
+                    rule.fired += 1
+                    chosen = rule
+            self._rules = [rule for rule in self._rules if rule.pending]
+        return chosen
+
+    def pending(self) -> list[Rule]:
+        """The rules that may still apply."""
+        with self._lock:
+            return [rule for rule in self._rules if rule.pending]
+
+    def clear(self) -> None:
+        """Drop every rule."""
+        with self._lock:
+            self._rules = []
+
+
+__all__ = [
+    "DOWNLOAD_ROUTES", "GRAPH_ROUTES", "LOGIN_ROUTES", "UPLOAD_ROUTES",
+    "Action", "FaultContext", "FaultTable", "Rule", "delay", "device_expired", "etag_changed",
+    "expired_token", "invalid_grant", "partial_accept", "process_then", "process_then_reset",
+    "quota_full", "reset", "reset_connection", "respond", "rps_error", "server_error",
+    "session_gone", "slow_down", "throttled", "truncate_body",
+]
