@@ -12,7 +12,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-PLUGINS := plugins/dropbox_provider
+PLUGINS := plugins/dropbox_provider plugins/onedrive_provider
 
 # Reinstall when the project metadata changes. The provider plugins are
 # separate distributions, installed beside the core for their tests.

@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         with _cloud(args.provider, work) as cloud:
             if cloud is None:
                 print(f"edgesync demo: no demo cloud for the provider {args.provider!r}: use "
-                      "'local', or 'dropbox' with edgesync-dropbox installed", file=sys.stderr)
+                      "'local', 'dropbox' (with edgesync-dropbox installed) or 'onedrive' "
+                      "(with edgesync-onedrive)", file=sys.stderr)
                 return 3
             return _run(work, cloud)
     finally:
@@ -110,6 +111,21 @@ def _cloud(provider: str, work: Path) -> Iterator[_Cloud | None]:
                                      "token_file": str(token_file), "emulator": emulator.url},
                          f"{emulator.url}  (a Dropbox API emulator, through the real SDK)",
                          lambda rel: emulator.file("/" + rel))
+    elif provider == "onedrive":
+        try:
+            from edgesync_onedrive.auth import sign_in
+            from edgesync_onedrive.testing import OneDriveEmulator
+        except ImportError:
+            yield None
+            return
+        with OneDriveEmulator() as emulator:
+            cache = work / "onedrive.json"
+            sign_in(emulator.client_id, cache, session=emulator.session(),
+                    say=lambda text: None)
+            yield _Cloud("onedrive", {"client_id": emulator.client_id,
+                                      "token_cache": str(cache), "emulator": emulator.url},
+                         f"{emulator.url}  (Graph and sign-in emulators, through MSAL)",
+                         emulator.file)
     else:
         yield None
 
