@@ -37,7 +37,6 @@ from edgesync.errors import (
     AuthError,
     ConfigError,
     NotFoundError,
-    ProviderError,
     RevisionConflictError,
     ServiceUnavailableError,
 )
