@@ -241,3 +241,13 @@ def test_a_corrupt_outbox_is_a_clear_error_and_is_kept(edge, device, tmp_path, c
     with pytest.raises(ConfigError, match="outbox .* cannot be read .* move it away"):
         Agent(root=device, state_dir=state, client=edge.client())
     assert (state / "outbox.json").read_bytes() == content  # nothing overwritten
+
+
+def test_a_tiny_file_goes_whole_when_a_delta_would_not_be_smaller(agent, device):
+    """A delta carries a 69-byte header: for a 30-byte file the whole file is cheaper."""
+    note = device / "tiny.txt"
+    note.write_bytes(b"hello dropbox via serve")
+    assert agent.push(note).mode == "full"
+    note.write_bytes(b"hello dropbox via serve, edited")
+    result = agent.push(note)
+    assert result.mode == "full" and result.sent <= result.size

@@ -19,6 +19,7 @@ several saves of one file go out as one (the latest).
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -237,7 +238,7 @@ class Agent:
         if base is not None:
             delta = engine.diff(base, data, path=rel)
             info = engine.describe(delta)
-            if not _whole_file(info):
+            if not _whole_file(info) and not _no_smaller(delta, data):
                 try:
                     reply = self.client.patch(rel, delta, progress=progress)
                 except BaseMismatchError:
@@ -340,6 +341,17 @@ class Agent:
             files[rel] = FileStatus(path=rel, state="queued", size=old.size if old else 0,
                                     error=item.get("reason") or None)
         return [files[rel] for rel in sorted(files)]
+
+
+def _no_smaller(delta: bytes, data: bytes) -> bool:
+    """Whether the delta is not smaller than the whole file compressed (tiny files).
+
+    Only deltas above a sixteenth of the file are worth compressing the file for;
+    below that a delta is smaller than any compressed form of real documents.
+    """
+    if len(delta) * 16 < len(data):
+        return False
+    return len(delta) >= min(len(data), len(gzip.compress(data, GZIP_LEVEL, mtime=0)))
 
 
 def _whole_file(info: engine.DeltaInfo) -> bool:
