@@ -319,3 +319,12 @@ def test_local_options_are_documented() -> None:
     # make_provider reads the options from attrs fields and their help texts.
     spec = PluginHost(environ={}).load().provider_spec("local")
     assert all(field.metadata.get("help") for field in attrs.fields(spec.options_type))
+
+
+def test_load_only_some_plugins_does_not_import_the_others(make_plugin: MakePlugin) -> None:
+    """The edge loads only its configured provider's plugin."""
+    make_plugin("edgesync-fake", "fake", "edgesync_fakeplugin", FAKE)
+    host = PluginHost(environ={}).load(only={"dropbox"})
+    assert "fake" not in host.distributions and "local" in host.providers()
+    assert "edgesync_fakeplugin" not in sys.modules
+    assert "fake" in PluginHost(environ={}).load(only={"fake"}).providers()

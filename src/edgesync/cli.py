@@ -112,39 +112,10 @@ def serve(edge_dir: Path | None, listen: str | None, threads: int | None, plain_
     Example:
       edgesync serve --dir ~/edge --listen 0.0.0.0:8443
     """
-    from edgesync.edge.config import EdgeConfig, parse_listen
-    from edgesync.edge.server import EdgeServer
+    from edgesync.edge.server import run
 
-    try:
-        overrides: dict[str, Any] = {"threads": threads, "access_log": access_log}
-        if listen:
-            overrides["host"], overrides["port"] = parse_listen(listen)
-        if plain_http:
-            overrides["tls"] = False
-        config = EdgeConfig.load(edge_dir or default_edge_dir(), **overrides)
-        server = EdgeServer(config)
-        server.start()
-    except EdgesyncError as exc:
-        _fail(exc)
-    except OSError as exc:
-        click.echo(f"edgesync: cannot listen on {config.host}:{config.port}: {exc.strerror}",
-                   err=True)
-        sys.exit(EXIT_FAILED)
-    who = (f"personal mode for {config.user!r}" if config.mode == "personal"
-           else "multi-user mode")
-    click.echo(f"edgesync edge {__version__} serving {server.url} ({who}, "
-               f"provider {config.provider})")
-    if server.fingerprint:
-        click.echo(f"certificate fingerprint (SHA-256): {server.fingerprint}")
-    sys.stdout.flush()
-
-    def stop(signum: int, frame: object) -> None:
-        server.stop()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    server.wait()
-    click.echo("edgesync edge stopped; versions not yet uploaded are kept for the next start")
+    sys.exit(run(edge_dir or default_edge_dir(), listen=listen, threads=threads,
+                 plain_http=plain_http, access_log=access_log))
 
 
 @main.group()

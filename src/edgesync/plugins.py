@@ -82,9 +82,13 @@ class PluginHost:
 
     # --- loading -------------------------------------------------------------
 
-    def load(self) -> PluginHost:
+    def load(self, *, only: set[str] | None = None) -> PluginHost:
         """Register built-ins and installed plugins per the loading policy.
 
+        :param only: import only the installed plugins with these entry names
+            (the edge passes its configured provider: the others are not even
+            imported, which saves memory and keeps a broken unrelated plugin
+            from mattering); ``None``: every plugin the policy allows.
         :returns: ``self``, for chaining.
         :raises PluginError: a plugin implements a hook that does not exist.
         """
@@ -97,7 +101,7 @@ class PluginHost:
         for name, module in BUILTIN_PLUGINS.items():
             if name not in blocked:
                 self.register(importlib.import_module(module), name=name, distribution=_BUILTIN)
-        self._load_entry_points(blocked)
+        self._load_entry_points(blocked, only)
         try:
             self.manager.check_pending()
         except pluggy.PluginValidationError as exc:
@@ -107,12 +111,14 @@ class PluginHost:
             self.manager.enable_tracing()
         return self
 
-    def _load_entry_points(self, blocked: set[str]) -> None:
+    def _load_entry_points(self, blocked: set[str], only: set[str] | None) -> None:
         allow = _split_env(self._env.get("EDGESYNC_LOAD_PLUGINS"))
         for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
             dist = entry.dist
             dist_name = dist.metadata["Name"] if dist is not None else "?"
             label = f"{dist_name} {dist.version}" if dist is not None else "an unknown distribution"
+            if only is not None and entry.name not in only:
+                continue
             if allow is not None and entry.name not in allow and dist_name not in allow:
                 continue
             if entry.name in blocked:

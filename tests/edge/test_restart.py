@@ -149,8 +149,34 @@ def test_serve_refuses_a_provider_that_is_not_installed(edge_setup):
     assert "no provider named 'nowhere'" in result.stderr
 
 
-@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
-def test_python_m_edgesync_edge_is_serve(edge_setup):
-    result = subprocess.run([sys.executable, "-m", "edgesync.edge", "--help"],
+def test_python_m_edgesync_edge_serves_without_the_command_tree(edge_setup):
+    """What images run: the same server, without click (less memory per instance)."""
+    edge_dir, token, fingerprint = edge_setup
+    process = subprocess.Popen([sys.executable, "-m", "edgesync.edge", "--dir", str(edge_dir),
+                                "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        first, second = process.stdout.readline(), process.stdout.readline()
+        url = re.search(r"serving (\S+)", first).group(1)
+        assert fingerprint in second
+        session = pinned_session(fingerprint)
+        session.headers["Authorization"] = f"Bearer {token}"
+        assert session.put(f"{url}/v1/files/a.txt", data=b"x").status_code == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err and "stopped" in out
+    loaded = subprocess.run([sys.executable, "-c", "import sys, edgesync.edge.__main__; "
+                             "print('click' in sys.modules)"], capture_output=True, text=True,
+                            check=True)
+    assert loaded.stdout.strip() == "False"
+
+
+def test_python_m_edgesync_edge_needs_a_folder(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "EDGESYNC_EDGE_DIR"}
+    result = subprocess.run([sys.executable, "-m", "edgesync.edge"], capture_output=True,
+                            text=True, timeout=60, env=env)
+    assert result.returncode == 2 and "--dir" in result.stderr
+    helped = subprocess.run([sys.executable, "-m", "edgesync.edge", "--help"],
                             capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0 and "--plain-http" in result.stdout
+    assert helped.returncode == 0 and "--plain-http" in helped.stdout

@@ -9,6 +9,7 @@ cannot fork.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -23,7 +24,7 @@ from edgesync.errors import ConfigError
 from edgesync.plugins import PluginHost
 from edgesync.tls import fingerprint
 
-__all__ = ["EdgeServer"]
+__all__ = ["EdgeServer", "run"]
 
 
 class EdgeServer:
@@ -139,3 +140,59 @@ class EdgeServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def run(edge_dir: Path, *, listen: str | None = None, threads: int | None = None,
+        plain_http: bool = False, access_log: str | None = None) -> int:
+    """Serve the edge in ``edge_dir`` until SIGTERM or SIGINT; return the exit status.
+
+    What ``edgesync serve`` and ``python -m edgesync.edge`` both run. Prints the
+    URL and the certificate's fingerprint on standard output once listening.
+
+    :param edge_dir: the edge's folder (``edge.toml`` and the rest).
+    :param listen: ``HOST:PORT`` overriding ``server.listen``.
+    :param threads: overrides ``server.threads``.
+    :param plain_http: serve HTTP (refused off loopback unless behind a proxy).
+    :param access_log: overrides ``server.access_log``.
+    :returns: 0 after a clean stop, 1 when the address cannot be bound, 3 for
+        a configuration or plugin problem (the message is on standard error).
+    """
+    from edgesync import __version__
+    from edgesync.edge.config import parse_listen
+    from edgesync.errors import EdgesyncError, PluginError
+
+    try:
+        overrides: dict[str, object] = {"threads": threads, "access_log": access_log}
+        if listen:
+            overrides["host"], overrides["port"] = parse_listen(listen)
+        if plain_http:
+            overrides["tls"] = False
+        config = EdgeConfig.load(edge_dir, **overrides)
+        server = EdgeServer(config)
+        server.start()
+    except (ConfigError, PluginError) as exc:
+        print(f"edgesync: {exc.message}", file=sys.stderr)
+        return 3
+    except EdgesyncError as exc:
+        print(f"edgesync: {exc.message}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"edgesync: cannot listen on {config.host}:{config.port}: "
+              f"{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    who = (f"personal mode for {config.user!r}" if config.mode == "personal"
+           else "multi-user mode")
+    print(f"edgesync edge {__version__} serving {server.url} ({who}, "
+          f"provider {config.provider})")
+    if server.fingerprint:
+        print(f"certificate fingerprint (SHA-256): {server.fingerprint}")
+    sys.stdout.flush()
+
+    def stop(signum: int, frame: object) -> None:
+        server.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    server.wait()
+    print("edgesync edge stopped; versions not yet uploaded are kept for the next start")
+    return 0

@@ -89,7 +89,8 @@ class EdgeService:
     """The edge's operations for authenticated users.
 
     :param config: the checked configuration.
-    :param host: where providers come from (default: a loaded :class:`PluginHost`).
+    :param host: where providers come from (default: a :class:`PluginHost` that
+        loads only the configured provider's plugin).
     :param policy: retry limits (default from ``config``).
     :param metrics: counters to update (default: new ones).
     :raises PluginError: the configured provider is not installed or failed to load.
@@ -99,7 +100,7 @@ class EdgeService:
     def __init__(self, config: EdgeConfig, *, host: PluginHost | None = None,
                  policy: RetryPolicy | None = None, metrics: EdgeMetrics | None = None) -> None:
         self.config = config
-        self.host = host or PluginHost().load()
+        self.host = host or PluginHost().load(only={config.provider})
         self.policy = policy or RetryPolicy(attempts=config.upload_attempts,
                                             max_wait=config.max_wait)
         self.queue = UploadQueue(self.policy)

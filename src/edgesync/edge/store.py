@@ -21,9 +21,9 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -197,7 +197,7 @@ class VersionStore:
 
     @contextlib.contextmanager
     def _temp(self) -> Iterator[tuple[Path, BinaryIO]]:
-        tmp = self.root / "tmp" / uuid.uuid4().hex
+        tmp = self.root / "tmp" / secrets.token_hex(16)
         try:
             with open(tmp, "xb") as out:
                 yield tmp, out

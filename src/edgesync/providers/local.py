@@ -22,8 +22,8 @@ import contextlib
 import errno
 import hashlib
 import os
+import secrets
 import threading
-import uuid
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -125,7 +125,7 @@ class LocalProvider(Provider):
                                    max_path_length=4000)
 
     def _probe_case_insensitive(self) -> bool:
-        probe = self._work / f"Case-{uuid.uuid4().hex}"
+        probe = self._work / f"Case-{secrets.token_hex(16)}"
         probe.touch()
         try:
             # Only the probe's own name changes case: the folders above the
@@ -215,7 +215,7 @@ class LocalProvider(Provider):
             if_match: Revision | None = None, create_only: bool = False) -> RemoteEntry:
         """See :meth:`Provider.put`."""
         self._full(path)
-        tmp = self._work / "tmp" / uuid.uuid4().hex
+        tmp = self._work / "tmp" / secrets.token_hex(16)
         digest = hashlib.sha256()
         with _translate(path):
             try:
@@ -261,7 +261,7 @@ class LocalProvider(Provider):
                             create_only: bool = False) -> UploadSession:
         """See :meth:`Provider.open_upload_session`."""
         self._full(path)
-        part = self._work / "uploads" / uuid.uuid4().hex
+        part = self._work / "uploads" / secrets.token_hex(16)
         with _translate(path):
             part.touch(exist_ok=False)
         return _LocalUploadSession(self, path, part, info, if_match, create_only)
