@@ -112,13 +112,14 @@ import edgesync.paths  # noqa: E402
 import edgesync.plugins  # noqa: E402
 import edgesync.providers  # noqa: E402
 import edgesync.testing  # noqa: E402
+import edgesync.testing.emulation  # noqa: E402
 import edgesync.testing.fakes  # noqa: E402
 import edgesync.tls  # noqa: E402
 import edgesync.types  # noqa: E402
 
 CONTRACT_MODULES = [edgesync.agent, edgesync.types, edgesync.paths, edgesync.hookspecs, edgesync.plugins,
                     edgesync.hashing, edgesync.providers, edgesync.edge, edgesync.tls,
-                    edgesync.testing, edgesync.testing.fakes]
+                    edgesync.testing, edgesync.testing.fakes, edgesync.testing.emulation]
 
 
 @pytest.mark.parametrize("module", CONTRACT_MODULES, ids=lambda m: m.__name__)

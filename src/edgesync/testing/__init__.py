@@ -4,6 +4,9 @@
   conformance suite every provider plugin subclasses (needs pytest).
 - :mod:`edgesync.testing.fakes` -- :class:`FaultyProvider`, a provider wrapper
   that records calls and raises injected errors.
+- :mod:`edgesync.testing.emulation` -- what a plugin's emulator of its cloud
+  service is built from: the loopback HTTP server, the ``requests`` adapter
+  that reaches it, and fault-injection rules.
 - :mod:`edgesync.testing.documents` -- realistic office documents and edits,
   generated on the spot (needs ``edgesync[test]``).
 

@@ -10,11 +10,10 @@ runs the emulator's normal handling, so "process, then lose the response" and
 from __future__ import annotations
 
 import json as _json
-import threading
 import time
-from dataclasses import dataclass
 from typing import Any, Protocol
 
+from edgesync.testing.emulation import Action, FaultTable, Rule
 from edgesync_dropbox.testing._wire import Reply, api_error, auth_error, json_reply, tag
 
 
@@ -30,22 +29,6 @@ class FaultContext(Protocol):
 
     def process(self, *, corrupt: bool = False) -> Reply:
         """Run the emulator's normal handling (effects included) and return its reply."""
-
-
-class Action:
-    """What a fault rule does to a matching request; build one with the helpers
-    (:func:`respond`, :func:`reset`, :func:`delay`, ...)."""
-
-    def run(self, ctx: FaultContext) -> Reply:
-        """Handle the request; return the reply to write (or a dropping one)."""
-        raise NotImplementedError
-
-    def check(self, route: str) -> None:
-        """Raise :class:`ValueError` when the action makes no sense on ``route``."""
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
-        return f"{type(self).__name__.lstrip('_')}({fields})"
 
 
 class _Respond(Action):
@@ -313,82 +296,6 @@ def too_many_write_operations() -> Action:
     """409 ``too_many_write_operations`` in the route's error union (namespace
     lock contention); nothing is written."""
     return _WriteFailure("too_many_write_operations")
-
-
-@dataclass(eq=False)
-class Rule:
-    """One injected fault: what to do to which requests.
-
-    :ivar route: the route it applies to, ``"files/upload"``, ``"oauth2/token"``; ``"*"``: any.
-    :ivar action: what happens.
-    :ivar nth: it first applies to the nth matching request after injection (1: the next).
-    :ivar times: how many requests it applies to; None: every one from the nth on.
-    :ivar host: only requests to this host kind (``"api"``, ``"content"``, ``"www"``,
-        ``"notify"``); None: any.
-    :ivar seen: matching requests so far.
-    :ivar fired: requests it was applied to so far.
-    """
-
-    route: str
-    action: Action
-    nth: int = 1
-    times: int | None = 1
-    host: str | None = None
-    seen: int = 0
-    fired: int = 0
-    cancelled: bool = False
-
-    @property
-    def pending(self) -> bool:
-        """Whether it may still apply to a request."""
-        return not self.cancelled and (self.times is None or self.fired < self.times)
-
-    def cancel(self) -> None:
-        """Withdraw the rule (an endless one, say)."""
-        self.cancelled = True
-
-    def _matches(self, route: str, host: str | None) -> bool:
-        return (self.route in ("*", route)) and (self.host is None or self.host == host)
-
-
-class FaultTable:
-    """The injected rules, in injection order; thread-safe."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._rules: list[Rule] = []
-
-    def add(self, rule: Rule) -> Rule:
-        with self._lock:
-            self._rules.append(rule)
-        return rule
-
-    def take(self, route: str, host: str | None) -> Rule | None:
-        """Count the request against every matching rule; return the first due one.
-
-        Every matching rule counts the request, so ``nth`` means "the nth
-        matching request after injection"; when two are due at once the
-        earlier-injected one applies and the other applies to the next match.
-        """
-        chosen = None
-        with self._lock:
-            for rule in self._rules:
-                if not rule.pending or not rule._matches(route, host):
-                    continue
-                rule.seen += 1
-                if chosen is None and rule.seen >= rule.nth:
-                    rule.fired += 1
-                    chosen = rule
-            self._rules = [rule for rule in self._rules if rule.pending]
-        return chosen
-
-    def pending(self) -> list[Rule]:
-        with self._lock:
-            return [rule for rule in self._rules if rule.pending]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._rules = []
 
 
 __all__ = [

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
 from typing import Any
+
+from edgesync.testing.emulation import Reply
 
 #: The block size of the Dropbox content hash (4 MiB).
 BLOCK_SIZE = 4 * 1024 * 1024
@@ -63,38 +64,6 @@ def error_summary(error: dict[str, Any]) -> str:
             nested = node.get("reason")  # UploadWriteFailed carries its WriteError as "reason"
         node = nested
     return "/".join(parts) + "/.."
-
-
-@dataclass
-class Reply:
-    """What the HTTP handler writes for one request.
-
-    :ivar status: the HTTP status (meaningless when ``drop`` without ``truncate``).
-    :ivar headers: extra headers, in order (Content-Length is added by the handler).
-    :ivar body: the body bytes.
-    :ivar drop: close the connection without (the rest of) a response.
-    :ivar truncate: send the headers and only this many body bytes, then drop.
-    :ivar processed_status: for a dropped reply, the status the request would have had.
-    """
-
-    status: int
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes = b""
-    drop: bool = False
-    truncate: int | None = None
-    processed_status: int | None = None
-
-    def header(self, name: str) -> str | None:
-        """The value of header ``name`` (case-insensitive), or None."""
-        for key, value in self.headers:
-            if key.lower() == name.lower():
-                return value
-        return None
-
-    def set_header(self, name: str, value: str) -> None:
-        """Replace (or add) header ``name``."""
-        self.headers = [(k, v) for k, v in self.headers if k.lower() != name.lower()]
-        self.headers.append((name, value))
 
 
 def json_reply(status: int, value: Any, *, content_type: str = "application/json") -> Reply:

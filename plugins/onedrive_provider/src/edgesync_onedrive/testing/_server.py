@@ -14,18 +14,17 @@ import json
 import mimetypes
 import re
 import secrets
-import socket
 import threading
 import time
 import traceback
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import requests
 
+from edgesync.testing.emulation import EmulatorServer, HTTPRequest
 from edgesync_onedrive.testing._adapter import loopback_session
 from edgesync_onedrive.testing._faults import (
     DOWNLOAD_ROUTES,
@@ -322,8 +321,7 @@ class OneDriveEmulator:
         self._lock = threading.RLock()
         self._faults = FaultTable()
         self._journal: list[JournalRecord] = []
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: EmulatorServer | None = None
         self._sessions: list[requests.Session] = []
         self._id_counter = 101
         self._clear_state()
@@ -353,13 +351,7 @@ class OneDriveEmulator:
         """
         if self._server is not None:
             raise RuntimeError("the emulator is already running")
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.emulator = self
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"onedrive-emulator:{server.server_address[1]}",
-                                        daemon=True)
-        self._thread.start()
+        self._server = EmulatorServer(self._serve_http, name="onedrive-emulator").start()
         return self
 
     def stop(self) -> None:
@@ -371,11 +363,7 @@ class OneDriveEmulator:
         for session in self._sessions:
             session.close()
         self._sessions.clear()
-        server.shutdown()
-        server.close_connections()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join()
+        server.stop()
 
     def __enter__(self) -> Self:
         return self if self._server is not None else self.start()
@@ -391,7 +379,7 @@ class OneDriveEmulator:
         """
         if self._server is None:
             raise RuntimeError("the emulator is not running; call start() first")
-        return int(self._server.server_address[1])
+        return self._server.port
 
     @property
     def url(self) -> str:
@@ -609,6 +597,13 @@ class OneDriveEmulator:
             self._journal.clear()
 
     # --- request handling --------------------------------------------------------------------
+
+    def _serve_http(self, request: HTTPRequest) -> Reply:
+        """The server's entry point: the request in this emulator's terms, then :meth:`_handle`."""
+        return self._handle(_Request(method=request.method, host=request.host,
+                                     kind=HOST_KINDS.get(request.host), path=request.path,
+                                     query={k: v[-1] for k, v in parse_qs(request.query, keep_blank_values=True).items()},
+                                     headers=dict(request.headers), body=request.body))
 
     def _handle(self, request: _Request) -> Reply:
         route = self._classify(request)
@@ -1337,116 +1332,3 @@ class _Context:
         if self._route.token is not None and self.host == "upload":
             with self._emulator._lock:
                 self._emulator._upload_sessions.pop(self._route.token, None)
-
-
-# --- HTTP -----------------------------------------------------------------------------------
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False  # stop() drops keep-alive connections itself
-    emulator: OneDriveEmulator
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._live_lock = threading.Lock()
-        self._live: dict[socket.socket, threading.Thread] = {}
-        super().__init__(*args, **kwargs)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        thread = threading.Thread(target=self.process_request_thread,
-                                  args=(request, client_address), daemon=True,
-                                  name="onedrive-emulator-connection")
-        with self._live_lock:
-            self._live[request] = thread
-        thread.start()
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            with self._live_lock:
-                self._live.pop(request, None)
-
-    def close_connections(self) -> None:
-        """Wake every connection thread (idle keep-alive ones block reading) and wait."""
-        with self._live_lock:
-            live = list(self._live.items())
-        for sock, _ in live:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        for _, thread in live:
-            thread.join(timeout=5)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients that hang up (timeouts, tests done) are not the emulator's errors.
-        pass
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "edgesync-onedrive-emulator"
-    timeout = 120  # an idle keep-alive connection is closed after this
-    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stalls
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_POST
-
-    def _serve(self) -> None:
-        try:
-            body = self._read_body()
-        except ValueError as exc:
-            self._write(Reply(400, [("Content-Type", "text/plain; charset=utf-8")],
-                              str(exc).encode()))
-            self.close_connection = True
-            return
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        host = headers.get("host", "").lower()
-        name, _, port = host.rpartition(":")
-        if name and port.isdigit():
-            host = name
-        parts = urlsplit(self.path)
-        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        request = _Request(method=self.command, host=host, kind=HOST_KINDS.get(host),
-                           path=parts.path, query=query, headers=headers, body=body)
-        self._write(self.server.emulator._handle(request))
-
-    def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = self.headers.get("Content-Length")
-        if length is None:
-            return b""
-        if not length.isdigit():
-            raise ValueError(f"bad Content-Length {length!r}")
-        return self.rfile.read(int(length))
-
-    def _write(self, reply: Reply) -> None:
-        if reply.drop and reply.truncate is None:
-            self.close_connection = True  # the server closes it; no byte was written
-            return
-        self.send_response(reply.status)
-        for name, value in reply.headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(reply.body)))
-        if reply.truncate is not None:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(reply.body if reply.truncate is None else reply.body[:reply.truncate])
-        if reply.truncate is not None:
-            self.close_connection = True

@@ -11,9 +11,11 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from edgesync.testing.emulation import Reply as BaseReply
 
 #: The hosts the emulator serves, by the short name fault rules and routing use.
 HOSTS = {
@@ -101,38 +103,14 @@ def b64url(data: bytes) -> str:
 
 
 @dataclass
-class Reply:
-    """What the HTTP handler writes for one request.
+class Reply(BaseReply):
+    """A :class:`edgesync.testing.emulation.Reply` that may carry a Graph error to finish.
 
-    :ivar status: the HTTP status (meaningless when ``drop`` without ``truncate``).
-    :ivar headers: extra headers, in order (Content-Length is added by the handler).
-    :ivar body: the body bytes.
     :ivar graph_error: a Graph error body still to be completed: the handler fills
         ``innerError`` with the request's ids and date, then encodes it as ``body``.
-    :ivar drop: close the connection without (the rest of) a response.
-    :ivar truncate: send the headers and only this many body bytes, then drop.
-    :ivar processed_status: for a dropped reply, the status the request would have had.
     """
 
-    status: int
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes = b""
     graph_error: dict[str, Any] | None = None
-    drop: bool = False
-    truncate: int | None = None
-    processed_status: int | None = None
-
-    def header(self, name: str) -> str | None:
-        """The value of header ``name`` (case-insensitive), or None."""
-        for key, value in self.headers:
-            if key.lower() == name.lower():
-                return value
-        return None
-
-    def set_header(self, name: str, value: str) -> None:
-        """Replace (or add) header ``name``."""
-        self.headers = [(k, v) for k, v in self.headers if k.lower() != name.lower()]
-        self.headers.append((name, value))
 
     def finish(self, request_id: str, client_request_id: str) -> None:
         """Complete a pending Graph error body with the request's ids and encode it."""

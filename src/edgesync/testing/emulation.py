@@ -1,0 +1,421 @@
+"""Building blocks of the cloud-service emulators that provider plugins ship.
+
+A provider plugin tests against a stateful emulator of its service on
+loopback (``edgesync_dropbox.testing``, ``edgesync_onedrive.testing``); what
+such an emulator needs beyond its own routes is the same every time, and
+lives here:
+
+- :class:`Reply` -- what the HTTP handler writes for one request, including
+  "drop the connection" and "send a truncated body";
+- :class:`EmulatorServer` -- a threaded stdlib HTTP server on ``127.0.0.1``
+  that hands each request, as an :class:`HTTPRequest`, to one function and
+  writes the :class:`Reply` it returns; it also drops idle keep-alive
+  connections when stopped;
+- :class:`LoopbackAdapter` and :func:`loopback_session` -- a ``requests``
+  adapter that sends traffic for the service's real ``https://`` hosts to the
+  emulator, keeping the ``Host`` header so the emulator routes by host;
+- :class:`Action`, :class:`Rule`, :class:`FaultTable` -- fault injection:
+  which request (route, host, nth match, how many times) and what happens to it.
+
+Example::
+
+    def handle(request: HTTPRequest) -> Reply:
+        return Reply(200, [("Content-Type", "text/plain")], b"hello " + request.host.encode())
+
+    server = EmulatorServer(handle, name="example-emulator").start()
+    session = loopback_session(server.url, ["https://api.example.com/"])
+    assert session.get("https://api.example.com/x").text == "hello api.example.com"
+    server.stop()
+"""
+
+from __future__ import annotations
+
+import abc
+import socket
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from requests.adapters import HTTPAdapter
+
+__all__ = ["Action", "EmulatorServer", "FaultTable", "HTTPRequest", "LoopbackAdapter", "Reply",
+           "Rule", "loopback_session"]
+
+
+# --- replies and requests ----------------------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    """What the HTTP handler writes for one request.
+
+    :ivar status: the HTTP status (meaningless when ``drop`` without ``truncate``).
+    :ivar headers: extra headers, in order (Content-Length is added by the handler).
+    :ivar body: the body bytes.
+    :ivar drop: close the connection without (the rest of) a response.
+    :ivar truncate: send the headers and only this many body bytes, then drop.
+    :ivar processed_status: for a dropped reply, the status the request would have had.
+    """
+
+    status: int
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    drop: bool = False
+    truncate: int | None = None
+    processed_status: int | None = None
+
+    def header(self, name: str) -> str | None:
+        """The value of header ``name`` (case-insensitive), or None."""
+        for key, value in self.headers:
+            if key.lower() == name.lower():
+                return value
+        return None
+
+    def set_header(self, name: str, value: str) -> None:
+        """Replace (or add) header ``name``."""
+        self.headers = [(k, v) for k, v in self.headers if k.lower() != name.lower()]
+        self.headers.append((name, value))
+
+
+@dataclass(frozen=True)
+class HTTPRequest:
+    """One request as the emulator's handling function receives it.
+
+    :ivar method: ``"POST"``, ``"PUT"``, ...
+    :ivar host: the ``Host`` header, lower-case, without a port.
+    :ivar path: the URL path.
+    :ivar query: the raw query string (without ``?``).
+    :ivar headers: the headers, names lower-cased.
+    :ivar body: the body (a chunked body is decoded).
+    """
+
+    method: str
+    host: str
+    path: str
+    query: str
+    headers: Mapping[str, str]
+    body: bytes
+
+
+# --- the HTTP server -----------------------------------------------------------------------------
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False  # stop() drops keep-alive connections itself
+
+    def __init__(self, handle: Callable[[HTTPRequest], Reply], name: str) -> None:
+        self.handle_request_function = handle
+        self.name = name
+        self._live_lock = threading.Lock()
+        self._live: dict[socket.socket, threading.Thread] = {}
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        thread = threading.Thread(target=self.process_request_thread,
+                                  args=(request, client_address), daemon=True,
+                                  name=f"{self.name}-connection")
+        with self._live_lock:
+            self._live[request] = thread
+        thread.start()
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._live_lock:
+                self._live.pop(request, None)
+
+    def close_connections(self) -> None:
+        """Wake every connection thread (idle keep-alive ones block reading) and wait."""
+        with self._live_lock:
+            live = list(self._live.items())
+        for sock, _ in live:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for _, thread in live:
+            thread.join(timeout=5)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that hang up (timeouts, tests done) are not the emulator's errors.
+        pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 120  # an idle keep-alive connection is closed after this
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stalls
+    server: _Server
+
+    @property
+    def server_version(self) -> str:  # type: ignore[override]
+        return f"edgesync-{self.server.name}"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_POST
+
+    def _serve(self) -> None:
+        try:
+            body = self._read_body()
+        except ValueError as exc:
+            self._write(Reply(400, [("Content-Type", "text/plain; charset=utf-8")],
+                              str(exc).encode()))
+            self.close_connection = True
+            return
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        host = headers.get("host", "").lower()
+        name, _, port = host.rpartition(":")
+        if name and port.isdigit():
+            host = name
+        parts = urlsplit(self.path)
+        request = HTTPRequest(method=self.command, host=host, path=parts.path,
+                              query=parts.query, headers=headers, body=body)
+        self._write(self.server.handle_request_function(request))
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = self.headers.get("Content-Length")
+        if length is None:
+            return b""
+        if not length.isdigit():
+            raise ValueError(f"bad Content-Length {length!r}")
+        return self.rfile.read(int(length))
+
+    def _write(self, reply: Reply) -> None:
+        if reply.drop and reply.truncate is None:
+            self.close_connection = True  # the server closes it; no byte was written
+            return
+        self.send_response(reply.status)
+        for name, value in reply.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(reply.body)))
+        if reply.truncate is not None:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(reply.body if reply.truncate is None else reply.body[:reply.truncate])
+        if reply.truncate is not None:
+            self.close_connection = True
+
+
+class EmulatorServer:
+    """A threaded HTTP server on ``127.0.0.1`` at a free port, serving one function.
+
+    :param handle: called, from a connection thread, with each request; returns
+        the :class:`Reply` to write.
+    :param name: names the threads and the ``Server`` header (``"dropbox-emulator"``).
+    """
+
+    def __init__(self, handle: Callable[[HTTPRequest], Reply], *, name: str) -> None:
+        self._server = _Server(handle, name)
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.05},
+                                        name=f"{name}:{self.port}", daemon=True)
+
+    @property
+    def port(self) -> int:
+        """The port it listens on."""
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> EmulatorServer:
+        """Start serving in a daemon thread; returns ``self``."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, drop open connections, release the port."""
+        self._server.shutdown()
+        self._server.close_connections()
+        self._server.server_close()
+        self._thread.join()
+
+
+# --- reaching it with requests ---------------------------------------------------------------------
+
+
+class LoopbackAdapter(HTTPAdapter):
+    """Send requests for any host to a local server, keeping the ``Host`` header.
+
+    It sends a *copy* of each request and restores ``response.request`` and
+    ``response.url`` afterwards. Rewriting the request in place would break
+    redirects: the rewritten ``Host`` would leak into the redirected request,
+    and requests' "drop Authorization on a cross-host redirect" check would
+    compare loopback URLs and forward a bearer token to another host.
+
+    :param port: the local server's port.
+    :param host: the local server's address.
+    :param kwargs: passed to :class:`requests.adapters.HTTPAdapter`.
+
+    Example::
+
+        session = requests.Session()
+        session.mount("https://api.dropboxapi.com/", LoopbackAdapter(emulator.port))
+    """
+
+    def __init__(self, port: int, host: str = "127.0.0.1", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.port = port
+        self.host = host
+
+    def send(self, request: Any, stream: bool = False, timeout: Any = None, verify: Any = True,
+             cert: Any = None, proxies: Mapping[str, str] | None = None) -> Any:
+        """Send a copy of ``request`` to the local server; see ``HTTPAdapter.send``.
+
+        Proxies are ignored: loopback traffic never goes through one.
+        """
+        original_url = request.url or ""
+        parts = urlsplit(original_url)
+        local = request.copy()
+        local.url = f"http://{self.host}:{self.port}{parts.path or '/'}"
+        if parts.query:
+            local.url += f"?{parts.query}"
+        local.headers["Host"] = parts.netloc
+        response = super().send(local, stream=stream, timeout=timeout, verify=verify,
+                                cert=cert, proxies=None)
+        response.request = request
+        response.url = original_url
+        return response
+
+
+def loopback_session(url: str, prefixes: Iterable[str]) -> Any:
+    """A new :class:`requests.Session` whose traffic for ``prefixes`` goes to ``url``.
+
+    :param url: the emulator's address, ``"http://127.0.0.1:PORT"``.
+    :param prefixes: URL prefixes to reroute (``"https://api.dropboxapi.com/"``, ...).
+    :raises ValueError: ``url`` has no port.
+    """
+    import requests
+
+    parts = urlsplit(url)
+    if parts.port is None or not parts.hostname:
+        raise ValueError(f"expected the emulator's address like http://127.0.0.1:PORT, got {url!r}")
+    session = requests.Session()
+    for prefix in prefixes:
+        session.mount(prefix, LoopbackAdapter(parts.port, parts.hostname))
+    return session
+
+
+# --- fault injection -------------------------------------------------------------------------------
+
+
+class Action(abc.ABC):
+    """What a fault rule does to a matching request; an emulator's helpers build them.
+
+    Subclasses implement :meth:`run`, which receives the emulator's view of the
+    request (its "fault context": the route, the decoded argument, and
+    ``process()``, which runs the emulator's normal handling).
+    """
+
+    @abc.abstractmethod
+    def run(self, ctx: Any) -> Reply:
+        """Handle the request; return the reply to write (or a dropping one)."""
+
+    def check(self, route: str) -> None:
+        """Raise :class:`ValueError` when the action makes no sense on ``route``."""
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__.lstrip('_')}({fields})"
+
+
+@dataclass(eq=False)
+class Rule:
+    """One injected fault: what to do to which requests.
+
+    :ivar route: the emulator's name of the route it applies to; ``"*"``: any.
+    :ivar action: what happens.
+    :ivar nth: it first applies to the nth matching request after injection (1: the next).
+    :ivar times: how many requests it applies to; None: every one from the nth on.
+    :ivar host: only requests to this host kind (the emulator names them); None: any.
+    :ivar seen: matching requests so far.
+    :ivar fired: requests it was applied to so far.
+    :ivar cancelled: withdrawn by :meth:`cancel`.
+    """
+
+    route: str
+    action: Action
+    nth: int = 1
+    times: int | None = 1
+    host: str | None = None
+    seen: int = 0
+    fired: int = 0
+    cancelled: bool = False
+
+    @property
+    def pending(self) -> bool:
+        """Whether it may still apply to a request."""
+        return not self.cancelled and (self.times is None or self.fired < self.times)
+
+    def cancel(self) -> None:
+        """Withdraw the rule (an endless one, say)."""
+        self.cancelled = True
+
+    def _matches(self, route: str, host: str | None) -> bool:
+        return (self.route in ("*", route)) and (self.host is None or self.host == host)
+
+
+class FaultTable:
+    """The injected rules, in injection order; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rules: list[Rule] = []
+
+    def add(self, rule: Rule) -> Rule:
+        """Append ``rule``; returns it."""
+        with self._lock:
+            self._rules.append(rule)
+        return rule
+
+    def take(self, route: str, host: str | None) -> Rule | None:
+        """Count the request against every matching rule; return the first due one.
+
+        Every matching rule counts the request, so ``nth`` means "the nth
+        matching request after injection"; when two are due at once the
+        earlier-injected one applies and the other applies to the next match.
+        """
+        chosen = None
+        with self._lock:
+            for rule in self._rules:
+                if not rule.pending or not rule._matches(route, host):
+                    continue
+                rule.seen += 1
+                if chosen is None and rule.seen >= rule.nth:
+                    rule.fired += 1
+                    chosen = rule
+            self._rules = [rule for rule in self._rules if rule.pending]
+        return chosen
+
+    def pending(self) -> list[Rule]:
+        """The rules that may still apply."""
+        with self._lock:
+            return [rule for rule in self._rules if rule.pending]
+
+    def clear(self) -> None:
+        """Drop every rule."""
+        with self._lock:
+            self._rules = []
