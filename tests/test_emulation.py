@@ -7,6 +7,7 @@ import requests
 
 from edgesync.testing.emulation import (
     Action,
+    Emulator,
     EmulatorServer,
     FaultTable,
     HTTPRequest,
@@ -88,3 +89,25 @@ def test_an_action_must_say_what_it_does():
     with pytest.raises(TypeError):
         Action()  # abstract: run() is what an action is
     assert repr(_Fail()) == "Fail()"
+
+
+class _Hello(Emulator):
+    name = "hello-emulator"
+    prefixes = ("https://hello.example/",)
+
+    def serve(self, request: HTTPRequest) -> Reply:
+        return Reply(200, body=b"hello")
+
+
+def test_an_emulator_subclass_has_a_lifecycle_and_sessions():
+    emulator = _Hello()
+    with pytest.raises(RuntimeError, match="start"):
+        emulator.port
+    with emulator:
+        session = emulator.session()
+        assert session.get("https://hello.example/").text == "hello"
+        with pytest.raises(RuntimeError, match="already running"):
+            emulator.start()
+    emulator.stop()  # twice is harmless
+    with pytest.raises(RuntimeError):
+        emulator.url

@@ -7,6 +7,8 @@ lives here:
 
 - :class:`Reply` -- what the HTTP handler writes for one request, including
   "drop the connection" and "send a truncated body";
+- :class:`Emulator` -- the base of an emulator: start, stop, address and
+  the ``requests`` sessions that reach it; a subclass adds its routes;
 - :class:`EmulatorServer` -- a threaded stdlib HTTP server on ``127.0.0.1``
   that hands each request, as an :class:`HTTPRequest`, to one function and
   writes the :class:`Reply` it returns; it also drops idle keep-alive
@@ -36,12 +38,12 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar, Self
 from urllib.parse import urlsplit
 
 from requests.adapters import HTTPAdapter
 
-__all__ = ["Action", "EmulatorServer", "FaultTable", "HTTPRequest", "LoopbackAdapter", "Reply",
+__all__ = ["Action", "Emulator", "EmulatorServer", "FaultTable", "HTTPRequest", "LoopbackAdapter", "Reply",
            "Rule", "loopback_session"]
 
 
@@ -252,6 +254,84 @@ class EmulatorServer:
         self._server.close_connections()
         self._server.server_close()
         self._thread.join()
+
+
+class Emulator(abc.ABC):
+    """The base of a cloud-service emulator: lifecycle, address and client sessions.
+
+    A subclass sets :attr:`name` and :attr:`prefixes`, and implements
+    :meth:`serve`; it is then used as ``with MyEmulator() as emulator: ...``.
+
+    :cvar name: names its threads and its ``Server`` header.
+    :cvar prefixes: the service's URL prefixes that :meth:`session` reroutes here.
+    """
+
+    name: ClassVar[str] = "emulator"
+    prefixes: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self) -> None:
+        self._server: EmulatorServer | None = None
+        self._sessions: list[Any] = []
+
+    @abc.abstractmethod
+    def serve(self, request: HTTPRequest) -> Reply:
+        """Handle one request (called from a connection thread)."""
+
+    def start(self) -> Self:
+        """Serve on ``127.0.0.1`` at a free port, in a daemon thread.
+
+        :returns: self, so ``emulator = MyEmulator().start()`` reads well.
+        :raises RuntimeError: already started.
+        """
+        if self._server is not None:
+            raise RuntimeError("the emulator is already running")
+        self._server = EmulatorServer(self.serve, name=self.name).start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, drop open connections and close the sessions made by
+        :meth:`session`. Safe to call twice."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        for session in self._sessions:
+            session.close()
+        self._sessions.clear()
+        server.stop()
+
+    def __enter__(self) -> Self:
+        return self if self._server is not None else self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        """The port it listens on.
+
+        :raises RuntimeError: not started.
+        """
+        if self._server is None:
+            raise RuntimeError("the emulator is not running; call start() first")
+        return self._server.port
+
+    @property
+    def url(self) -> str:
+        """``"http://127.0.0.1:PORT"``.
+
+        :raises RuntimeError: not started.
+        """
+        return f"http://127.0.0.1:{self.port}"
+
+    def session(self) -> Any:
+        """A new :class:`requests.Session` whose traffic for :attr:`prefixes` reaches
+        this emulator (hand it to the SDK); :meth:`stop` closes it.
+
+        :raises RuntimeError: not started.
+        """
+        session = loopback_session(self.url, self.prefixes)
+        self._sessions.append(session)
+        return session
 
 
 # --- reaching it with requests ---------------------------------------------------------------------

@@ -20,13 +20,11 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qs
 
-import requests
-
-from edgesync.testing.emulation import EmulatorServer, HTTPRequest
-from edgesync_dropbox.testing._adapter import loopback_session
+from edgesync.testing.emulation import Emulator, HTTPRequest
+from edgesync_dropbox.testing._adapter import PREFIXES
 from edgesync_dropbox.testing._faults import Action, FaultTable, Rule
 from edgesync_dropbox.testing._wire import (
     HOST_KINDS,
@@ -281,7 +279,7 @@ def _ancestors(lower: str) -> list[str]:
 
 # --- the emulator ---------------------------------------------------------------------------
 
-class DropboxEmulator:
+class DropboxEmulator(Emulator):
     """A Dropbox API v2 account on loopback, for the real SDK over a loopback session.
 
     :param app_key: the app key ``/oauth2/token`` expects as ``client_id``.
@@ -298,7 +296,11 @@ class DropboxEmulator:
         requests (each answered with a 500); a test fixture should assert it is empty.
     """
 
+    name = "dropbox-emulator"
+    prefixes = PREFIXES
+
     def __init__(self, *, app_key: str = "edgesync-test", access_token_ttl: float = 14400) -> None:
+        super().__init__()
         self.app_key = app_key
         self.access_token_ttl = access_token_ttl
         self.account_id = "dbid:AA" + secrets.token_urlsafe(27)[:33]
@@ -309,8 +311,6 @@ class DropboxEmulator:
         self._lock = threading.RLock()
         self._faults = FaultTable()
         self._journal: list[JournalRecord] = []
-        self._server: EmulatorServer | None = None
-        self._sessions: list[requests.Session] = []
         self._rev_counter = 0
         self._clear_state()
 
@@ -324,69 +324,6 @@ class DropboxEmulator:
         self._access_tokens: dict[str, _AccessToken] = {}
         self._auth_codes: dict[str, str] = {}
         self._quota: int | None = None
-
-    # --- lifecycle ---------------------------------------------------------------------------
-
-    def start(self) -> DropboxEmulator:
-        """Serve on ``127.0.0.1`` at a free port, in a daemon thread.
-
-        :returns: self, so ``emulator = DropboxEmulator().start()`` reads well.
-        :raises RuntimeError: already started.
-        """
-        if self._server is not None:
-            raise RuntimeError("the emulator is already running")
-        self._server = EmulatorServer(self._serve_http, name="dropbox-emulator").start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving, drop open connections and close the sessions made by
-        :meth:`session`. Safe to call twice."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        for session in self._sessions:
-            session.close()
-        self._sessions.clear()
-        server.stop()
-
-    def __enter__(self) -> Self:
-        return self if self._server is not None else self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        """The port it listens on.
-
-        :raises RuntimeError: not started.
-        """
-        if self._server is None:
-            raise RuntimeError("the emulator is not running; call start() first")
-        return self._server.port
-
-    @property
-    def url(self) -> str:
-        """``"http://127.0.0.1:PORT"``.
-
-        :raises RuntimeError: not started.
-        """
-        return f"http://127.0.0.1:{self.port}"
-
-    def session(self) -> requests.Session:
-        """A new :class:`requests.Session` whose Dropbox traffic reaches this emulator.
-
-        :class:`LoopbackAdapter` is mounted for ``https://api.dropboxapi.com/``,
-        ``https://content.dropboxapi.com/``, ``https://notify.dropboxapi.com/``
-        and ``https://www.dropbox.com/``. Pass it as ``Dropbox(session=...)``
-        or set it as ``DropboxOAuth2FlowNoRedirect.requests_session``.
-        :meth:`stop` closes it.
-
-        :raises RuntimeError: not started.
-        """
-        session = loopback_session(self.url)
-        self._sessions.append(session)
-        return session
 
     def reset(self) -> None:
         """Forget everything: files, folders, upload sessions, tokens, auth codes,
@@ -567,7 +504,7 @@ class DropboxEmulator:
 
     # --- request handling --------------------------------------------------------------------
 
-    def _serve_http(self, request: HTTPRequest) -> Reply:
+    def serve(self, request: HTTPRequest) -> Reply:
         """The server's entry point: the request in this emulator's terms, then :meth:`_handle`."""
         return self._handle(_Request(method=request.method, host=request.host,
                                      kind=HOST_KINDS.get(request.host), path=request.path,

@@ -19,13 +19,11 @@ import time
 import traceback
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import requests
-
-from edgesync.testing.emulation import EmulatorServer, HTTPRequest
-from edgesync_onedrive.testing._adapter import loopback_session
+from edgesync.testing.emulation import Emulator, HTTPRequest
+from edgesync_onedrive.testing._adapter import PREFIXES
 from edgesync_onedrive.testing._faults import (
     DOWNLOAD_ROUTES,
     GRAPH_ROUTES,
@@ -260,7 +258,7 @@ def _form(request: _Request) -> dict[str, str]:
 
 # --- the emulator ---------------------------------------------------------------------------
 
-class OneDriveEmulator:
+class OneDriveEmulator(Emulator):
     """A personal OneDrive and its Microsoft account on loopback, for MSAL and a
     Graph client over a loopback session.
 
@@ -299,8 +297,12 @@ class OneDriveEmulator:
         requests (each answered with a 500); a test fixture should assert it is empty.
     """
 
+    name = "onedrive-emulator"
+    prefixes = PREFIXES
+
     def __init__(self, *, client_id: str = "edgesync-test-client", auto_approve: bool = True,
                  strict: bool = True) -> None:
+        super().__init__()
         self.client_id = client_id
         self.auto_approve = auto_approve
         self.strict = strict
@@ -321,8 +323,6 @@ class OneDriveEmulator:
         self._lock = threading.RLock()
         self._faults = FaultTable()
         self._journal: list[JournalRecord] = []
-        self._server: EmulatorServer | None = None
-        self._sessions: list[requests.Session] = []
         self._id_counter = 101
         self._clear_state()
 
@@ -340,70 +340,6 @@ class OneDriveEmulator:
 
     def _item_id(self, number: int) -> str:
         return f"{self.drive_id.upper()}!{number}"
-
-    # --- lifecycle ---------------------------------------------------------------------------
-
-    def start(self) -> OneDriveEmulator:
-        """Serve on ``127.0.0.1`` at a free port, in a daemon thread.
-
-        :returns: self, so ``emulator = OneDriveEmulator().start()`` reads well.
-        :raises RuntimeError: already started.
-        """
-        if self._server is not None:
-            raise RuntimeError("the emulator is already running")
-        self._server = EmulatorServer(self._serve_http, name="onedrive-emulator").start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving, drop open connections and close the sessions made by
-        :meth:`session`. Safe to call twice."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        for session in self._sessions:
-            session.close()
-        self._sessions.clear()
-        server.stop()
-
-    def __enter__(self) -> Self:
-        return self if self._server is not None else self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        """The port it listens on.
-
-        :raises RuntimeError: not started.
-        """
-        if self._server is None:
-            raise RuntimeError("the emulator is not running; call start() first")
-        return self._server.port
-
-    @property
-    def url(self) -> str:
-        """``"http://127.0.0.1:PORT"``.
-
-        :raises RuntimeError: not started.
-        """
-        return f"http://127.0.0.1:{self.port}"
-
-    def session(self) -> requests.Session:
-        """A new :class:`requests.Session` whose Entra ID and Graph traffic reaches
-        this emulator.
-
-        :class:`LoopbackAdapter` is mounted for ``https://login.microsoftonline.com/``,
-        ``https://graph.microsoft.com/``, ``https://upload.onedrive.test/`` and
-        ``https://dl.onedrive.test/``. Pass it as
-        ``msal.PublicClientApplication(http_client=...)`` and to the Graph
-        client. :meth:`stop` closes it.
-
-        :raises RuntimeError: not started.
-        """
-        session = loopback_session(self.url)
-        self._sessions.append(session)
-        return session
 
     def reset(self) -> None:
         """Forget everything: files, folders, upload sessions, download links,
@@ -598,7 +534,7 @@ class OneDriveEmulator:
 
     # --- request handling --------------------------------------------------------------------
 
-    def _serve_http(self, request: HTTPRequest) -> Reply:
+    def serve(self, request: HTTPRequest) -> Reply:
         """The server's entry point: the request in this emulator's terms, then :meth:`_handle`."""
         return self._handle(_Request(method=request.method, host=request.host,
                                      kind=HOST_KINDS.get(request.host), path=request.path,
