@@ -259,19 +259,79 @@ class EmulatorServer:
 class Emulator(abc.ABC):
     """The base of a cloud-service emulator: lifecycle, address and client sessions.
 
-    A subclass sets :attr:`name` and :attr:`prefixes`, and implements
-    :meth:`serve`; it is then used as ``with MyEmulator() as emulator: ...``.
+    A subclass sets :attr:`name`, :attr:`prefixes`, :attr:`routes` and
+    :attr:`hosts`, implements :meth:`serve` (taking each request's due fault
+    rule from ``self._faults`` and recording it in ``self._journal``, under
+    ``self._lock``); it is then used as ``with MyEmulator() as emulator: ...``.
 
     :cvar name: names its threads and its ``Server`` header.
     :cvar prefixes: the service's URL prefixes that :meth:`session` reroutes here.
+    :cvar routes: the route names :meth:`inject` accepts.
+    :cvar hosts: host kind -> host name (``{"api": "api.dropboxapi.com"}``).
     """
 
     name: ClassVar[str] = "emulator"
     prefixes: ClassVar[tuple[str, ...]] = ()
+    routes: ClassVar[frozenset[str]] = frozenset()
+    hosts: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self) -> None:
         self._server: EmulatorServer | None = None
         self._sessions: list[Any] = []
+        self._lock = threading.RLock()
+        self._faults = FaultTable()
+        self._journal: list[Any] = []
+
+    # --- faults and the journal ----------------------------------------------------
+
+    def route_name(self, route: str) -> str:
+        """How :meth:`inject` spells ``route`` (a subclass may accept aliases)."""
+        return route
+
+    def inject(self, route: str, action: Action, *, nth: int = 1, times: int | None = 1,
+               host: str | None = None) -> Rule:
+        """Make requests to ``route`` fail (or succeed oddly) as ``action`` says.
+
+        :param route: one of :attr:`routes` (the emulator's module lists them); ``"*"``: any.
+        :param action: what happens; the emulator's module has the builders.
+        :param nth: apply first to the nth matching request from now (1: the next).
+        :param times: how many matching requests it applies to; None: all from the nth on.
+        :param host: only requests to this host: a kind of :attr:`hosts` or the full
+            name; None: any.
+        :returns: the rule (``rule.fired`` counts uses; ``rule.cancel()`` withdraws it).
+        :raises ValueError: an unknown route or host, ``nth < 1``, ``times < 1``,
+            or an action that makes no sense on the route.
+        """
+        name = self.route_name(route)
+        if name != "*" and name not in self.routes:
+            raise ValueError(f"unknown route {route!r}; known: {', '.join(sorted(self.routes))}")
+        kind = None
+        if host is not None:
+            kind = host if host in self.hosts else {v: k for k, v in self.hosts.items()}.get(host)
+            if kind is None:
+                raise ValueError(f"unknown host {host!r}; known: {', '.join(self.hosts)}")
+        if nth < 1 or (times is not None and times < 1):
+            raise ValueError("nth and times count requests from 1")
+        if name != "*":
+            action.check(name)
+        return self._faults.add(Rule(route=name, action=action, nth=nth, times=times, host=kind))
+
+    def faults_pending(self) -> list[Rule]:
+        """The injected rules that may still apply, in injection order."""
+        return self._faults.pending()
+
+    @property
+    def journal(self) -> list[Any]:
+        """The requests received so far, oldest first (a copy)."""
+        with self._lock:
+            return list(self._journal)
+
+    def clear_journal(self) -> None:
+        """Forget the requests received so far."""
+        with self._lock:
+            self._journal.clear()
+
+    # --- lifecycle ----------------------------------------------------------------------
 
     @abc.abstractmethod
     def serve(self, request: HTTPRequest) -> Reply:

@@ -15,7 +15,6 @@ import hashlib
 import json
 import re
 import secrets
-import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -25,7 +24,6 @@ from urllib.parse import parse_qs
 
 from edgesync.testing.emulation import Emulator, HTTPRequest
 from edgesync_dropbox.testing._adapter import PREFIXES
-from edgesync_dropbox.testing._faults import Action, FaultTable, Rule
 from edgesync_dropbox.testing._wire import (
     HOST_KINDS,
     HOSTS,
@@ -298,6 +296,8 @@ class DropboxEmulator(Emulator):
 
     name = "dropbox-emulator"
     prefixes = PREFIXES
+    routes = ROUTES
+    hosts = HOSTS
 
     def __init__(self, *, app_key: str = "edgesync-test", access_token_ttl: float = 14400) -> None:
         super().__init__()
@@ -308,9 +308,6 @@ class DropboxEmulator(Emulator):
         self.max_upload_bytes = 150 * _MiB
         self.upload_session_ttl = 7 * 24 * 3600.0
         self.server_errors: list[BaseException] = []
-        self._lock = threading.RLock()
-        self._faults = FaultTable()
-        self._journal: list[JournalRecord] = []
         self._rev_counter = 0
         self._clear_state()
 
@@ -457,50 +454,9 @@ class DropboxEmulator(Emulator):
 
     # --- faults and the journal --------------------------------------------------------------
 
-    def inject(self, route: str, action: Action, *, nth: int = 1, times: int | None = 1,
-               host: str | None = None) -> Rule:
-        """Make requests to ``route`` fail (or succeed oddly) as ``action`` says.
-
-        :param route: ``"files/upload"``, ``"files/upload_session/append_v2"``,
-            ``"oauth2/token"``, ... (a leading ``/`` or ``/2/`` is dropped); ``"*"``: any.
-        :param action: what happens; see :func:`respond`, :func:`reset`, ...
-        :param nth: apply first to the nth matching request from now (1: the next).
-        :param times: how many matching requests it applies to; None: all from the nth on.
-        :param host: only requests to this host (``"api"``, ``"content"``, ``"www"``,
-            ``"notify"`` or the full name); None: any.
-        :returns: the rule (``rule.fired`` counts uses; ``rule.cancel()`` withdraws it).
-        :raises ValueError: an unknown route or host, ``nth < 1``, ``times < 1``,
-            or an action that makes no sense on the route.
-        """
-        name = route.strip("/")
-        name = name.removeprefix("2/")
-        if name != "*" and name not in ROUTES:
-            raise ValueError(f"unknown route {route!r}; known: {', '.join(sorted(ROUTES))}")
-        kind = None
-        if host is not None:
-            kind = host if host in HOSTS else HOST_KINDS.get(host)
-            if kind is None:
-                raise ValueError(f"unknown host {host!r}; known: {', '.join(HOSTS)}")
-        if nth < 1 or (times is not None and times < 1):
-            raise ValueError("nth and times count requests from 1")
-        if name != "*":
-            action.check(name)
-        return self._faults.add(Rule(route=name, action=action, nth=nth, times=times, host=kind))
-
-    def faults_pending(self) -> list[Rule]:
-        """The injected rules that may still apply, in injection order."""
-        return self._faults.pending()
-
-    @property
-    def journal(self) -> list[JournalRecord]:
-        """The requests received so far, oldest first (a copy)."""
-        with self._lock:
-            return list(self._journal)
-
-    def clear_journal(self) -> None:
-        """Forget the requests received so far."""
-        with self._lock:
-            self._journal.clear()
+    def route_name(self, route: str) -> str:
+        """Routes may be given as ``"/2/files/upload"`` or ``"files/upload"``."""
+        return route.strip("/").removeprefix("2/")
 
     # --- request handling --------------------------------------------------------------------
 

@@ -14,7 +14,6 @@ import json
 import mimetypes
 import re
 import secrets
-import threading
 import time
 import traceback
 import uuid
@@ -29,9 +28,6 @@ from edgesync_onedrive.testing._faults import (
     GRAPH_ROUTES,
     LOGIN_ROUTES,
     UPLOAD_ROUTES,
-    Action,
-    FaultTable,
-    Rule,
 )
 from edgesync_onedrive.testing._wire import (
     HOST_KINDS,
@@ -299,6 +295,8 @@ class OneDriveEmulator(Emulator):
 
     name = "onedrive-emulator"
     prefixes = PREFIXES
+    routes = ROUTES
+    hosts = HOSTS
 
     def __init__(self, *, client_id: str = "edgesync-test-client", auto_approve: bool = True,
                  strict: bool = True) -> None:
@@ -320,9 +318,6 @@ class OneDriveEmulator(Emulator):
         self.display_name = "Edge Sync"
         self.server_errors: list[BaseException] = []
         self._switches = {name: getattr(self, name) for name in _SWITCHES}
-        self._lock = threading.RLock()
-        self._faults = FaultTable()
-        self._journal: list[JournalRecord] = []
         self._id_counter = 101
         self._clear_state()
 
@@ -486,51 +481,6 @@ class OneDriveEmulator(Emulator):
         """Forget every upload session: later requests on them get ``404``."""
         with self._lock:
             self._upload_sessions.clear()
-
-    # --- faults and the journal --------------------------------------------------------------
-
-    def inject(self, route: str, action: Action, *, nth: int = 1, times: int | None = 1,
-               host: str | None = None) -> Rule:
-        """Make requests to ``route`` fail (or succeed oddly) as ``action`` says.
-
-        :param route: a route name (see ``ROUTES``: ``"token"``, ``"content"``,
-            ``"createUploadSession"``, ``"fragment"``, ``"download"``, ...); ``"*"``: any.
-        :param action: what happens; see :func:`respond`, :func:`process_then_reset`, ...
-        :param nth: apply first to the nth matching request from now (1: the next).
-        :param times: how many matching requests it applies to; None: all from the nth on.
-        :param host: only requests to this host (``"login"``, ``"graph"``,
-            ``"upload"``, ``"download"`` or the full name); None: any.
-        :returns: the rule (``rule.fired`` counts uses; ``rule.cancel()`` withdraws it).
-        :raises ValueError: an unknown route or host, ``nth < 1``, ``times < 1``,
-            or an action that makes no sense on the route.
-        """
-        if route != "*" and route not in ROUTES:
-            raise ValueError(f"unknown route {route!r}; known: {', '.join(sorted(ROUTES))}")
-        kind = None
-        if host is not None:
-            kind = host if host in HOSTS else HOST_KINDS.get(host)
-            if kind is None:
-                raise ValueError(f"unknown host {host!r}; known: {', '.join(HOSTS)}")
-        if nth < 1 or (times is not None and times < 1):
-            raise ValueError("nth and times count requests from 1")
-        if route != "*":
-            action.check(route)
-        return self._faults.add(Rule(route=route, action=action, nth=nth, times=times, host=kind))
-
-    def faults_pending(self) -> list[Rule]:
-        """The injected rules that may still apply, in injection order."""
-        return self._faults.pending()
-
-    @property
-    def journal(self) -> list[JournalRecord]:
-        """The requests received so far, oldest first (a copy)."""
-        with self._lock:
-            return list(self._journal)
-
-    def clear_journal(self) -> None:
-        """Forget the requests received so far."""
-        with self._lock:
-            self._journal.clear()
 
     # --- request handling --------------------------------------------------------------------
 
