@@ -17,7 +17,10 @@ lives here:
   adapter that sends traffic for the service's real ``https://`` hosts to the
   emulator, keeping the ``Host`` header so the emulator routes by host;
 - :class:`Action`, :class:`Rule`, :class:`FaultTable` -- fault injection:
-  which request (route, host, nth match, how many times) and what happens to it.
+  which request (route, host, nth match, how many times) and what happens to
+  it, with the actions every service has: :func:`respond`, :func:`reset`,
+  :func:`process_then`, :func:`process_then_reset`, :func:`delay`,
+  :func:`truncate_body`.
 
 Example::
 
@@ -33,8 +36,10 @@ Example::
 from __future__ import annotations
 
 import abc
+import json
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,8 +48,9 @@ from urllib.parse import urlsplit
 
 from requests.adapters import HTTPAdapter
 
-__all__ = ["Action", "Emulator", "EmulatorServer", "FaultTable", "HTTPRequest", "LoopbackAdapter", "Reply",
-           "Rule", "loopback_session"]
+__all__ = ["Action", "Emulator", "EmulatorServer", "FaultTable", "HTTPRequest", "LoopbackAdapter",
+           "Reply", "Rule", "delay", "loopback_session", "process_then", "process_then_reset",
+           "reset", "reset_connection", "respond", "truncate_body"]
 
 
 # --- replies and requests ----------------------------------------------------------------------
@@ -559,3 +565,142 @@ class FaultTable:
         """Drop every rule."""
         with self._lock:
             self._rules = []
+
+
+# --- actions every emulator offers -------------------------------------------------------------
+
+
+class _Respond(Action):
+    def __init__(self, status: int, body: Any, headers: Mapping[str, str] | None,
+                 content_type: str | None) -> None:
+        self.status = status
+        self.body = body
+        self.headers = dict(headers or {})
+        self.content_type = content_type
+
+    def run(self, ctx: Any) -> Reply:
+        body, inferred = _encode_body(self.body)
+        content_type = self.content_type if self.content_type is not None else inferred
+        headers = [(k, str(v)) for k, v in self.headers.items()]
+        if content_type is not None:
+            headers.insert(0, ("Content-Type", content_type))
+        return Reply(self.status, headers, body)
+
+
+def _encode_body(body: Any) -> tuple[bytes, str | None]:
+    if body is None:
+        return b"", None
+    if isinstance(body, bytes):
+        return body, "application/octet-stream"
+    if isinstance(body, str):
+        return body.encode("utf-8"), "text/plain; charset=utf-8"
+    return json.dumps(body).encode("ascii"), "application/json"
+
+
+class _ProcessThen(Action):
+    def __init__(self, then: Action) -> None:
+        self.then = then
+
+    def run(self, ctx: Any) -> Reply:
+        return self.then.run(_Processed(ctx, ctx.process()))
+
+    def check(self, route: str) -> None:
+        self.then.check(route)
+
+
+class _Processed:
+    """A fault context whose request was already handled: ``process()`` gives that
+    reply; everything else is the original context's."""
+
+    def __init__(self, ctx: Any, reply: Reply) -> None:
+        self.processed_status = reply.status
+        self._ctx = ctx
+        self._reply = reply
+
+    def process(self, **options: Any) -> Reply:
+        return self._reply
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ctx, name)
+
+
+class _Reset(Action):
+    def run(self, ctx: Any) -> Reply:
+        # Only after process_then() was the request handled; a bare reset drops it unread.
+        return Reply(0, drop=True, processed_status=getattr(ctx, "processed_status", None))
+
+
+class _Delay(Action):
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def run(self, ctx: Any) -> Reply:
+        time.sleep(self.seconds)
+        return ctx.process()
+
+
+class _TruncateBody(Action):
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+
+    def run(self, ctx: Any) -> Reply:
+        reply = ctx.process()
+        if 200 <= reply.status < 300 and len(reply.body) > self.keep:
+            reply.truncate = self.keep
+        return reply
+
+
+def respond(status: int, body: Any = None, *, headers: Mapping[str, str] | None = None,
+            content_type: str | None = None) -> Action:
+    """Answer with this response instead of handling the request (nothing happens).
+
+    :param status: the HTTP status.
+    :param body: a dict or list (sent as JSON), a str (text), bytes, or None (empty).
+    :param headers: extra response headers.
+    :param content_type: the Content-Type; default: ``application/json`` for
+        JSON, ``text/plain; charset=utf-8`` for text, ``application/octet-stream``
+        for bytes, none for an empty body.
+    """
+    return _Respond(status, body, headers, content_type)
+
+
+def process_then(action: Action) -> Action:
+    """Handle the request normally (its effect happens), then answer as ``action`` says.
+
+    ``process_then(server_error(503))`` is "a 503 that actually landed";
+    ``process_then(reset())`` is :func:`process_then_reset`.
+    """
+    return _ProcessThen(action)
+
+
+def process_then_reset() -> Action:
+    """Handle the request (its effect happens), then drop the connection
+    without a response: the lost response after success."""
+    return _ProcessThen(_Reset())
+
+
+def reset() -> Action:
+    """Drop the connection without a response and without handling the request."""
+    return _Reset()
+
+
+#: Another name for :func:`reset` (the name the design notes use).
+reset_connection = reset
+
+
+def delay(seconds: float) -> Action:
+    """Sleep ``seconds`` in the server (outside its lock), then handle the request.
+
+    :param seconds: how long; keep it short (a client timeout below it makes a
+        slow-response test).
+    """
+    return _Delay(seconds)
+
+
+def truncate_body(keep: int) -> Action:
+    """Handle the request, then send the full ``Content-Length`` but only ``keep``
+    body bytes and close the connection (a truncated download).
+
+    :param keep: how many body bytes to send.
+    """
+    return _TruncateBody(keep)

@@ -9,11 +9,20 @@ runs the emulator's normal handling, so "process, then lose the response" and
 
 from __future__ import annotations
 
-import json as _json
-import time
 from typing import Any, Protocol
 
-from edgesync.testing.emulation import Action, FaultTable, Rule
+from edgesync.testing.emulation import (
+    Action,
+    FaultTable,
+    Rule,
+    delay,
+    process_then,
+    process_then_reset,
+    reset,
+    reset_connection,
+    respond,
+    truncate_body,
+)
 from edgesync_dropbox.testing._wire import Reply, api_error, auth_error, json_reply, tag
 
 
@@ -31,77 +40,6 @@ class FaultContext(Protocol):
         """Run the emulator's normal handling (effects included) and return its reply."""
 
 
-class _Respond(Action):
-    def __init__(self, status: int, body: Any, headers: dict[str, str] | None,
-                 content_type: str | None) -> None:
-        self.status = status
-        self.body = body
-        self.headers = dict(headers or {})
-        self.content_type = content_type
-
-    def run(self, ctx: FaultContext) -> Reply:
-        body, inferred = _encode_body(self.body)
-        content_type = self.content_type if self.content_type is not None else inferred
-        headers = [(k, str(v)) for k, v in self.headers.items()]
-        if content_type is not None:
-            headers.insert(0, ("Content-Type", content_type))
-        return Reply(self.status, headers, body)
-
-
-def _encode_body(body: Any) -> tuple[bytes, str | None]:
-    if body is None:
-        return b"", None
-    if isinstance(body, bytes):
-        return body, "application/octet-stream"
-    if isinstance(body, str):
-        return body.encode("utf-8"), "text/plain; charset=utf-8"
-    return _json.dumps(body).encode("ascii"), "application/json"
-
-
-class _ProcessThen(Action):
-    def __init__(self, then: Action) -> None:
-        self.then = then
-
-    def run(self, ctx: FaultContext) -> Reply:
-        reply = ctx.process()
-        return self.then.run(_Processed(ctx, reply))
-
-    def check(self, route: str) -> None:
-        self.then.check(route)
-
-
-class _Processed:
-    """A context whose request was already processed: ``process()`` gives that reply."""
-
-    def __init__(self, ctx: FaultContext, reply: Reply) -> None:
-        self.route = ctx.route
-        self.processed_status = reply.status
-        self._ctx = ctx
-        self._reply = reply
-
-    @property
-    def arg(self) -> Any:
-        return self._ctx.arg
-
-    def process(self, *, corrupt: bool = False) -> Reply:
-        return self._reply
-
-
-class _Reset(Action):
-    def run(self, ctx: FaultContext) -> Reply:
-        # Only after process_then() was the request handled; a bare reset drops it unread.
-        return Reply(0, drop=True, processed_status=getattr(ctx, "processed_status", None))
-
-
-class _Delay(Action):
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-
-    def run(self, ctx: FaultContext) -> Reply:
-        time.sleep(self.seconds)
-        return ctx.process()
-
-
 class _Corrupt(Action):
     def run(self, ctx: FaultContext) -> Reply:
         return ctx.process(corrupt=True)
@@ -112,17 +50,6 @@ class _CharsetContentType(Action):
         reply = ctx.process()
         if reply.header("Content-Type") == "application/json":
             reply.set_header("Content-Type", "application/json; charset=utf-8")
-        return reply
-
-
-class _TruncateBody(Action):
-    def __init__(self, keep: int) -> None:
-        self.keep = keep
-
-    def run(self, ctx: FaultContext) -> Reply:
-        reply = ctx.process()
-        if 200 <= reply.status < 300 and len(reply.body) > self.keep:
-            reply.truncate = self.keep
         return reply
 
 
@@ -158,68 +85,12 @@ class _WriteFailure(Action):
         return json_reply(200, {"entries": [tag("failure", failure=failure)] * count})
 
 
-def respond(status: int, body: Any = None, *, headers: dict[str, str] | None = None,
-            content_type: str | None = None) -> Action:
-    """Answer with this response instead of handling the request (nothing happens).
-
-    :param status: the HTTP status.
-    :param body: a dict or list (sent as JSON), a str (text), bytes, or None (empty).
-    :param headers: extra response headers.
-    :param content_type: the Content-Type; default: ``application/json`` for
-        JSON, ``text/plain; charset=utf-8`` for text, ``application/octet-stream``
-        for bytes, none for an empty body.
-    """
-    return _Respond(status, body, headers, content_type)
-
-
-def process_then(action: Action) -> Action:
-    """Handle the request normally (its effect happens), then answer as ``action`` says.
-
-    ``process_then(server_error(503))`` is "a 503 that actually landed";
-    ``process_then(reset())`` is :func:`process_then_reset`.
-    """
-    return _ProcessThen(action)
-
-
-def process_then_reset() -> Action:
-    """Handle the request (its effect happens), then drop the connection
-    without a response: the lost response after success."""
-    return _ProcessThen(_Reset())
-
-
-def reset() -> Action:
-    """Drop the connection without a response and without handling the request."""
-    return _Reset()
-
-
-#: Another name for :func:`reset` (the name the design notes use).
-reset_connection = reset
-
-
-def delay(seconds: float) -> Action:
-    """Sleep ``seconds`` in the server, then handle the request normally.
-
-    :param seconds: how long; keep it short (a client timeout below it makes a
-        slow-response test).
-    """
-    return _Delay(seconds)
-
-
 def corrupt() -> Action:
     """Flip a byte on the way: of the request body before the server verifies and
     stores it (an upload with a ``content_hash`` fails ``content_hash_mismatch``,
     one without stores the damaged bytes), or of a download's body (its
     ``Dropbox-API-Result`` still carries the true hash). An empty body gains a byte."""
     return _Corrupt()
-
-
-def truncate_body(keep: int) -> Action:
-    """Handle the request, then send the full ``Content-Length`` but only ``keep``
-    body bytes and close the connection (a truncated download).
-
-    :param keep: how many body bytes to send.
-    """
-    return _TruncateBody(keep)
 
 
 def charset_content_type() -> Action:
@@ -256,12 +127,12 @@ def rate_limited(retry_after: int | None = 1, *, header: int | None = _SAME, jso
         header = retry_after
     headers = {} if header is None else {"Retry-After": str(header)}
     if not json:
-        return _Respond(429, reason, headers, "text/plain; charset=utf-8")
+        return respond(429, reason, headers=headers, content_type="text/plain; charset=utf-8")
     error: dict[str, Any] = {"reason": tag(reason)}
     if retry_after is not None:
         error["retry_after"] = retry_after
-    return _Respond(429, {"error_summary": f"{reason}/..", "error": error}, headers,
-                    "application/json")
+    return respond(429, {"error_summary": f"{reason}/..", "error": error}, headers=headers,
+                   content_type="application/json")
 
 
 def server_error(status: int = 500) -> Action:
@@ -269,8 +140,8 @@ def server_error(status: int = 500) -> Action:
 
     :param status: 500, 502, 503, 504, ...
     """
-    return _Respond(status, f"Error {status}: the emulator was told to fail this request.",
-                    None, "text/plain; charset=utf-8")
+    return respond(status, f"Error {status}: the emulator was told to fail this request.",
+                   content_type="text/plain; charset=utf-8")
 
 
 def expired_token() -> Action:

@@ -9,11 +9,20 @@ response" is a two-line action.
 
 from __future__ import annotations
 
-import json as _json
-import time
 from typing import Any, Protocol
 
-from edgesync.testing.emulation import Action, FaultTable, Rule
+from edgesync.testing.emulation import (
+    Action,
+    FaultTable,
+    Rule,
+    delay,
+    process_then,
+    process_then_reset,
+    reset,
+    reset_connection,
+    respond,
+    truncate_body,
+)
 from edgesync_onedrive.testing._wire import (
     Reply,
     graph_error,
@@ -54,77 +63,6 @@ def _only(route: str, allowed: tuple[str, ...], what: str) -> None:
         raise ValueError(f"{what} applies to {', '.join(allowed)}; not to {route!r}")
 
 
-class _Respond(Action):
-    def __init__(self, status: int, body: Any, headers: dict[str, str] | None,
-                 content_type: str | None) -> None:
-        self.status = status
-        self.body = body
-        self.headers = dict(headers or {})
-        self.content_type = content_type
-
-    def run(self, ctx: FaultContext) -> Reply:
-        body, inferred = _encode_body(self.body)
-        content_type = self.content_type if self.content_type is not None else inferred
-        headers = [(k, str(v)) for k, v in self.headers.items()]
-        if content_type is not None:
-            headers.insert(0, ("Content-Type", content_type))
-        return Reply(self.status, headers, body)
-
-
-def _encode_body(body: Any) -> tuple[bytes, str | None]:
-    if body is None:
-        return b"", None
-    if isinstance(body, bytes):
-        return body, "application/octet-stream"
-    if isinstance(body, str):
-        return body.encode("utf-8"), "text/plain; charset=utf-8"
-    return _json.dumps(body).encode("utf-8"), "application/json"
-
-
-class _ProcessThen(Action):
-    def __init__(self, then: Action) -> None:
-        self.then = then
-
-    def run(self, ctx: FaultContext) -> Reply:
-        reply = ctx.process()
-        return self.then.run(_Processed(ctx, reply))
-
-    def check(self, route: str) -> None:
-        self.then.check(route)
-
-
-class _Processed:
-    """A context whose request was already processed: ``process()`` gives that reply."""
-
-    def __init__(self, ctx: FaultContext, reply: Reply) -> None:
-        self.route = ctx.route
-        self.host = ctx.host
-        self.processed_status = reply.status
-        self._ctx = ctx
-        self._reply = reply
-
-    def process(self, *, partial: int | None = None) -> Reply:
-        return self._reply
-
-    def drop_upload_session(self) -> None:
-        self._ctx.drop_upload_session()
-
-
-class _Reset(Action):
-    def run(self, ctx: FaultContext) -> Reply:
-        # Only after process_then() was the request handled; a bare reset drops it unread.
-        return Reply(0, drop=True, processed_status=getattr(ctx, "processed_status", None))
-
-
-class _Delay(Action):
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-
-    def run(self, ctx: FaultContext) -> Reply:
-        time.sleep(self.seconds)
-        return ctx.process()
-
-
 class _PartialAccept(Action):
     def __init__(self, n_bytes: int) -> None:
         if n_bytes < 0:
@@ -136,17 +74,6 @@ class _PartialAccept(Action):
 
     def run(self, ctx: FaultContext) -> Reply:
         return ctx.process(partial=self.n_bytes)
-
-
-class _TruncateBody(Action):
-    def __init__(self, keep: int) -> None:
-        self.keep = keep
-
-    def run(self, ctx: FaultContext) -> Reply:
-        reply = ctx.process()
-        if 200 <= reply.status < 300 and len(reply.body) > self.keep:
-            reply.truncate = self.keep
-        return reply
 
 
 class _Throttled(Action):
@@ -230,54 +157,6 @@ class _TokenAnswer(Action):
         return self._reply()
 
 
-def respond(status: int, body: Any = None, *, headers: dict[str, str] | None = None,
-            content_type: str | None = None) -> Action:
-    """Answer with this response instead of handling the request (nothing happens).
-
-    :param status: the HTTP status.
-    :param body: a dict or list (sent as JSON), a str (text), bytes, or None (empty).
-    :param headers: extra response headers.
-    :param content_type: the Content-Type; default: ``application/json`` for
-        JSON, ``text/plain; charset=utf-8`` for text, ``application/octet-stream``
-        for bytes, none for an empty body.
-    """
-    return _Respond(status, body, headers, content_type)
-
-
-def process_then(action: Action) -> Action:
-    """Handle the request normally (its effect happens), then answer as ``action`` says.
-
-    ``process_then(server_error(503))`` is "a 503 that actually landed" (the
-    fragment was stored, so the retry meets ``416 fragmentOverlap``);
-    ``process_then(reset())`` is :func:`process_then_reset`.
-    """
-    return _ProcessThen(action)
-
-
-def process_then_reset() -> Action:
-    """Handle the request (its effect happens: the fragment is stored, the file
-    written), then drop the connection without a response: the lost response."""
-    return _ProcessThen(_Reset())
-
-
-def reset() -> Action:
-    """Drop the connection without a response and without handling the request."""
-    return _Reset()
-
-
-#: Another name for :func:`reset` (the name the design notes use).
-reset_connection = reset
-
-
-def delay(seconds: float) -> Action:
-    """Sleep ``seconds`` in the server (outside its lock), then handle the request.
-
-    :param seconds: how long; keep it short (a client timeout below it makes a
-        slow-response test).
-    """
-    return _Delay(seconds)
-
-
 def partial_accept(n_bytes: int) -> Action:
     """Store only the first ``n_bytes`` of a fragment and answer ``202`` with the
     ``nextExpectedRanges`` that follows (not 320 KiB aligned, in general): the
@@ -288,15 +167,6 @@ def partial_accept(n_bytes: int) -> Action:
         (normal handling) when it is not shorter.
     """
     return _PartialAccept(n_bytes)
-
-
-def truncate_body(keep: int) -> Action:
-    """Handle the request, then send the full ``Content-Length`` but only ``keep``
-    body bytes and close the connection (a truncated download).
-
-    :param keep: how many body bytes to send.
-    """
-    return _TruncateBody(keep)
 
 
 def throttled(status: int = 429, retry_after: int | None = 1,

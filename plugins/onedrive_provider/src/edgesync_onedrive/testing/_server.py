@@ -488,7 +488,8 @@ class OneDriveEmulator(Emulator):
         """The server's entry point: the request in this emulator's terms, then :meth:`_handle`."""
         return self._handle(_Request(method=request.method, host=request.host,
                                      kind=HOST_KINDS.get(request.host), path=request.path,
-                                     query={k: v[-1] for k, v in parse_qs(request.query, keep_blank_values=True).items()},
+                                     query={k: v[-1] for k, v in parse_qs(
+                                         request.query, keep_blank_values=True).items()},
                                      headers=dict(request.headers), body=request.body))
 
     def _handle(self, request: _Request) -> Reply:
@@ -503,7 +504,8 @@ class OneDriveEmulator(Emulator):
                           ("emulator error:\n" + traceback.format_exc()).encode())
         request_id = str(uuid.uuid4())
         client_request_id = request.headers.get("client-request-id") or request_id
-        reply.finish(request_id, client_request_id)
+        if isinstance(reply, Reply):  # generic actions answer with the plain base Reply
+            reply.finish(request_id, client_request_id)
         if reply.header("request-id") is None:
             reply.headers.append(("request-id", request_id))
         if reply.header("client-request-id") is None:
