@@ -588,8 +588,7 @@ def _push_one(agent: Any, target: Path, console: Any) -> Any:
     """Push one file, with a progress bar on a terminal for bodies that take a moment."""
     if console is None or target.stat().st_size < (256 << 10):
         return agent.push(target)
-    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
-                               TransferSpeedColumn)
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                   TransferSpeedColumn(), console=console, transient=True) as progress:

@@ -9,10 +9,10 @@ import subprocess
 import sys
 
 import pytest
-
-from edgesync import errors
 from edgesync_dropbox import DropboxOptions, DropboxProvider
 from edgesync_dropbox.auth import link_account
+
+from edgesync import errors
 
 
 def test_link_account_writes_a_private_token_file_that_the_provider_uses(emulator, tmp_path):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from edgesync_dropbox import DropboxOptions, DropboxProvider
 
 from edgesync.testing import ProviderConformance
-from edgesync_dropbox import DropboxOptions, DropboxProvider
 
 MiB = 1 << 20
 

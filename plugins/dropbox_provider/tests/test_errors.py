@@ -7,14 +7,14 @@ import dropbox.exceptions as dbx
 import dropbox.files as f
 import pytest
 import requests
-
-from edgesync import errors
 from edgesync_dropbox._errors import (
     SessionExpiredError,
     SessionOffsetError,
     error_tags,
     translate_errors,
 )
+
+from edgesync import errors
 
 
 def api(error) -> dbx.ApiError:

@@ -13,12 +13,6 @@ import io
 import json
 
 import pytest
-
-from edgesync import errors
-from edgesync.edge.store import UploadState, VersionStore
-from edgesync.edge.uploader import RetryPolicy, Uploader
-from edgesync.plugins import PluginHost
-from edgesync.types import UploadInfo
 from edgesync_dropbox import DropboxOptions, DropboxProvider
 from edgesync_dropbox.testing import (
     charset_content_type,
@@ -35,6 +29,12 @@ from edgesync_dropbox.testing import (
     too_many_write_operations,
     truncate_body,
 )
+
+from edgesync import errors
+from edgesync.edge.store import UploadState, VersionStore
+from edgesync.edge.uploader import RetryPolicy, Uploader
+from edgesync.plugins import PluginHost
+from edgesync.types import UploadInfo
 
 MiB = 1 << 20
 

@@ -45,7 +45,6 @@ def test_the_options_are_validated_where_the_edge_reads_them(tmp_path):
 
 def test_the_dropbox_hasher_is_the_sdks_content_hash():
     from dropbox.content_hash import DropboxContentHasher
-
     from edgesync_dropbox.testing import content_hash
 
     hasher = PluginHost(environ={"EDGESYNC_LOAD_PLUGINS": "edgesync-dropbox"}).load() \

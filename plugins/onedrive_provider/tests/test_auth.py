@@ -8,9 +8,9 @@ import subprocess
 import sys
 
 import pytest
+from edgesync_onedrive.auth import sign_in
 
 from edgesync import errors
-from edgesync_onedrive.auth import sign_in
 
 
 def test_sign_in_writes_a_private_cache_that_the_provider_uses(emulator, tmp_path):

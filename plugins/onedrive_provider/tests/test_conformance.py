@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
-
 from typing import ClassVar
 
-from edgesync.testing import ProviderConformance
+import pytest
 from edgesync_onedrive import OneDriveOptions, OneDriveProvider
 from edgesync_onedrive.auth import sign_in
+
+from edgesync.testing import ProviderConformance
 
 MiB = 1 << 20
 

@@ -12,14 +12,14 @@ import io
 import time
 
 import pytest
+from edgesync_onedrive.auth import sign_in
+from edgesync_onedrive.testing import server_error
 
 from edgesync.agent import Agent, EdgeClient
 from edgesync.edge import EdgeConfig, EdgeServer, RetryPolicy, TokenStore
 from edgesync.plugins import PluginHost
 from edgesync.testing.documents import edit_docx, make_docx
 from edgesync.tls import create_certificate
-from edgesync_onedrive.auth import sign_in
-from edgesync_onedrive.testing import server_error
 
 
 @pytest.fixture

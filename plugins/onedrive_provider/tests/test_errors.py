@@ -6,9 +6,9 @@ import json
 
 import pytest
 import requests
+from edgesync_onedrive._errors import auth_error, graph_codes, raise_for_graph, translate_errors
 
 from edgesync import errors
-from edgesync_onedrive._errors import auth_error, graph_codes, raise_for_graph, translate_errors
 
 
 def response(status: int, code: str | None = None, inner: str | None = None,

@@ -12,13 +12,6 @@ from __future__ import annotations
 import io
 
 import pytest
-
-from edgesync import errors
-from edgesync.edge import uploader as uploader_module
-from edgesync.edge.store import UploadState, VersionStore
-from edgesync.edge.uploader import RetryPolicy, Uploader
-from edgesync.plugins import PluginHost
-from edgesync.types import UploadInfo
 from edgesync_onedrive import OneDriveOptions, OneDriveProvider
 from edgesync_onedrive.auth import sign_in
 from edgesync_onedrive.testing import (
@@ -38,6 +31,13 @@ from edgesync_onedrive.testing import (
     throttled,
     truncate_body,
 )
+
+from edgesync import errors
+from edgesync.edge import uploader as uploader_module
+from edgesync.edge.store import UploadState, VersionStore
+from edgesync.edge.uploader import RetryPolicy, Uploader
+from edgesync.plugins import PluginHost
+from edgesync.types import UploadInfo
 
 KiB, MiB = 1 << 10, 1 << 20
 BIG = bytes(range(256)) * (12 * 1024)  # 3 MiB: above the threshold below, so a session

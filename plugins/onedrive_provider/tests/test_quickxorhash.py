@@ -6,7 +6,6 @@ import base64
 import random
 
 import pytest
-
 from edgesync_onedrive.quickxorhash import QuickXorHasher, hex_from_base64
 
 

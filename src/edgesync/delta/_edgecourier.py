@@ -16,8 +16,8 @@ from __future__ import annotations
 import zlib
 
 from edgesync.delta import _deflate, _dmp, _zip
-from edgesync.delta._wire import inflate
 from edgesync.delta._types import DeltaInfo, Limits, MemberInfo
+from edgesync.delta._wire import inflate
 from edgesync.errors import CorruptDeltaError, LimitExceededError, UnsupportedFormatError
 
 __all__ = ["apply", "describe"]

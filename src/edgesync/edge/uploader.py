@@ -30,6 +30,7 @@ from typing import Any, BinaryIO
 
 import attrs
 
+from edgesync.edge.store import FileRecord, UploadState, VersionStore
 from edgesync.errors import (
     EdgesyncError,
     LimitExceededError,
@@ -37,7 +38,6 @@ from edgesync.errors import (
     RevisionConflictError,
     ServiceUnavailableError,
 )
-from edgesync.edge.store import FileRecord, UploadState, VersionStore
 from edgesync.hashing import hash_stream
 from edgesync.providers.base import Provider
 from edgesync.types import RemoteEntry, UploadInfo

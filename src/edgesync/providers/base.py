@@ -113,6 +113,27 @@ class UploadSession(abc.ABC):
     def abort(self) -> None:
         """Give up and release what the service holds for the session. Never raises."""
 
+    def send_all(self, src: BinaryIO, size: int, piece: int) -> RemoteEntry:
+        """Upload ``size`` bytes of ``src`` in pieces of ``piece`` bytes and commit them.
+
+        For a provider whose :meth:`Provider.put` takes large files through a
+        session itself; each piece is read from :attr:`offset`, so a provider
+        may accept less than it was given. On any failure the session is
+        aborted and the error raised (no resuming here: the edge's uploader
+        does that, with its retry policy).
+
+        :param src: a seekable binary file object holding the content from 0.
+        :raises ProviderError: as :meth:`append` and :meth:`finish`.
+        """
+        try:
+            while self.offset < size:
+                src.seek(self.offset)
+                self.append(src.read(piece))
+            return self.finish()
+        except BaseException:
+            self.abort()
+            raise
+
 
 class Provider(abc.ABC):
     """One account on one cloud service; subclass it to add a cloud.

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import abc
 import json
+import re
 import socket
 import threading
 import time
@@ -49,7 +50,7 @@ from urllib.parse import urlsplit
 from requests.adapters import HTTPAdapter
 
 __all__ = ["Action", "Emulator", "EmulatorServer", "FaultTable", "HTTPRequest", "LoopbackAdapter",
-           "Reply", "Rule", "delay", "loopback_session", "process_then", "process_then_reset",
+           "Reply", "Rule", "delay", "loopback_session", "parse_range", "process_then", "process_then_reset",
            "reset", "reset_connection", "respond", "truncate_body"]
 
 
@@ -398,6 +399,27 @@ class Emulator(abc.ABC):
         session = loopback_session(self.url, self.prefixes)
         self._sessions.append(session)
         return session
+
+
+def parse_range(value: str, size: int) -> tuple[int, int] | str | None:
+    """A ``Range`` header against ``size`` bytes, as a download endpoint reads it.
+
+    :returns: ``(start, end)`` inclusive for a single ``bytes=`` range; None to
+        ignore the header (malformed, as RFC 9110 says); ``"unsatisfiable"`` for a 416.
+    """
+    match = re.fullmatch(r"\s*bytes=(\d*)-(\d*)\s*", value)
+    if not match or not (match[1] or match[2]):
+        return None
+    if not match[1]:
+        suffix = int(match[2])
+        if suffix == 0 or size == 0:
+            return "unsatisfiable"
+        return max(0, size - suffix), size - 1
+    start = int(match[1])
+    end = int(match[2]) if match[2] else size - 1
+    if start >= size or end < start:
+        return "unsatisfiable"
+    return start, min(end, size - 1)
 
 
 # --- reaching it with requests ---------------------------------------------------------------------

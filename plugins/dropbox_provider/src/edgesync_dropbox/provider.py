@@ -173,9 +173,7 @@ class DropboxProvider(Provider):
         if info.size > self.options.upload_threshold:
             session = self.open_upload_session(path, info, if_match=if_match,
                                                create_only=create_only)
-            while session.offset < info.size:
-                session.append(src.read(self.options.chunk_size))
-            return session.finish()
+            return session.send_all(src, info.size, self.options.chunk_size)
         data = src.read(info.size)  # the SDK takes bytes only
         with translate_errors(path):
             metadata = self.client.files_upload(data, self.remote(path),

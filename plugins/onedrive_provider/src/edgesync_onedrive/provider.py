@@ -255,14 +255,7 @@ class OneDriveProvider(Provider):
         if info.size > self.options.upload_threshold:
             session = self.open_upload_session(path, info, if_match=if_match,
                                                create_only=create_only)
-            try:
-                while session.offset < info.size:
-                    src.seek(session.offset)
-                    session.append(src.read(self.options.fragment_size))
-                return session.finish()
-            except BaseException:
-                session.abort()
-                raise
+            return session.send_all(src, info.size, self.options.fragment_size)
         data = src.read(info.size)
         headers = {"Content-Type": "application/octet-stream"}
         params = {}

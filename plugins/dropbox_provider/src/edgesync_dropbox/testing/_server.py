@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
-from edgesync.testing.emulation import Emulator, HTTPRequest
+from edgesync.testing.emulation import Emulator, HTTPRequest, parse_range
 from edgesync_dropbox.testing._adapter import PREFIXES
 from edgesync_dropbox.testing._wire import (
     HOST_KINDS,
@@ -818,7 +818,7 @@ class DropboxEmulator(Emulator):
         headers = [("Content-Type", "application/octet-stream"), ("Accept-Ranges", "bytes"),
                    ("Dropbox-API-Result", header_json(found.metadata()))]
         wanted = request.headers.get("range")
-        span = _parse_range(wanted, len(data)) if wanted else None
+        span = parse_range(wanted, len(data)) if wanted else None
         if span == "unsatisfiable":
             reply = text_reply(416, f"Range {wanted!r} is not satisfiable for {len(data)} bytes")
             reply.headers.append(("Content-Range", f"bytes */{len(data)}"))
@@ -987,24 +987,6 @@ class _LookupFailure(Exception):
     def __init__(self, lookup_error: dict[str, Any]) -> None:
         super().__init__(lookup_error[".tag"])
         self.lookup_error = lookup_error
-
-
-def _parse_range(value: str, size: int) -> tuple[int, int] | str | None:
-    """``(start, end)`` inclusive for a single ``bytes=`` range; None to ignore
-    the header (malformed, as RFC 9110 says), ``"unsatisfiable"`` for a 416."""
-    match = re.fullmatch(r"\s*bytes=(\d*)-(\d*)\s*", value)
-    if not match or not (match[1] or match[2]):
-        return None
-    if not match[1]:
-        suffix = int(match[2])
-        if suffix == 0 or size == 0:
-            return "unsatisfiable"
-        return max(0, size - suffix), size - 1
-    start = int(match[1])
-    end = int(match[2]) if match[2] else size - 1
-    if start >= size or end < start:
-        return "unsatisfiable"
-    return start, min(end, size - 1)
 
 
 class _Context:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from edgesync.testing.emulation import Emulator, HTTPRequest
+from edgesync.testing.emulation import Emulator, HTTPRequest, parse_range
 from edgesync_onedrive.testing._adapter import PREFIXES
 from edgesync_onedrive.testing._faults import (
     DOWNLOAD_ROUTES,
@@ -227,24 +227,6 @@ def _split_path(path: str) -> list[str]:
                        "for OneDrive (empty, '.', '..', surrounding spaces or one of "
                        '" * : < > ? \\ |).')
     return names
-
-
-def _parse_range(value: str, size: int) -> tuple[int, int] | str | None:
-    """``(start, end)`` inclusive for a single ``bytes=`` range; None to ignore
-    the header (malformed, as RFC 9110 says), ``"unsatisfiable"`` for a 416."""
-    match = re.fullmatch(r"\s*bytes=(\d*)-(\d*)\s*", value)
-    if not match or not (match[1] or match[2]):
-        return None
-    if not match[1]:
-        suffix = int(match[2])
-        if suffix == 0 or size == 0:
-            return "unsatisfiable"
-        return max(0, size - suffix), size - 1
-    start = int(match[1])
-    end = int(match[2]) if match[2] else size - 1
-    if start >= size or end < start:
-        return "unsatisfiable"
-    return start, min(end, size - 1)
 
 
 def _form(request: _Request) -> dict[str, str]:
@@ -1193,7 +1175,7 @@ class OneDriveEmulator(Emulator):
         _, data, mime = found
         headers = [("Content-Type", mime), ("Accept-Ranges", "bytes")]
         wanted = request.headers.get("range")
-        span = _parse_range(wanted, len(data)) if wanted else None
+        span = parse_range(wanted, len(data)) if wanted else None
         if span == "unsatisfiable":
             return Reply(416, [("Content-Range", f"bytes */{len(data)}")])
         if span is None:
