@@ -147,6 +147,7 @@ def zip_members(data: bytes) -> dict[str, bytes] | None:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             return {info.filename: zf.read(info) for info in zf.infolist()}
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
+        # NotImplementedError: a compression method the zipfile module cannot read.
         return None
 
 

@@ -19,7 +19,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from click.testing import CliRunner
@@ -27,6 +26,7 @@ from click.testing import CliRunner
 from edgesync.cli import main
 from edgesync.edge import EdgeConfig, EdgeServer, TokenStore
 from edgesync.testing.documents import edit_docx, make_docx
+from edgesync.testing.waiting import eventually
 from edgesync.tls import create_certificate
 
 
@@ -183,15 +183,6 @@ def test_help_teaches_with_an_example(command):
     assert "Example" in result.output or command in ("status", "demo")
 
 
-def wait_for(check, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError("the condition did not hold in time")
-
-
 def test_watch_as_a_process_pushes_saves_and_stops_cleanly(edge, env, tmp_path):
     assert pair(edge, tmp_path).exit_code == 0
     device, cloud = tmp_path / "device", tmp_path / "cloud"
@@ -200,10 +191,10 @@ def test_watch_as_a_process_pushes_saves_and_stops_cleanly(edge, env, tmp_path):
                                 "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env={**os.environ, **env})
     try:
-        wait_for(lambda: (cloud / "early.txt").is_file())  # the start-up scan
+        eventually(lambda: (cloud / "early.txt").is_file())  # the start-up scan
         (device / "later.txt").write_text("saved while watching")
         (device / "~$later.docx").write_text("lock")
-        wait_for(lambda: (cloud / "later.txt").is_file()
+        eventually(lambda: (cloud / "later.txt").is_file()
                  and (cloud / "later.txt").read_text() == "saved while watching")
     finally:
         process.send_signal(signal.SIGTERM)

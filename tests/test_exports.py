@@ -1,8 +1,8 @@
 """The public surface: ``__all__`` lists exactly the public names, and each is documented."""
 
 from __future__ import annotations
-
 import __future__
+
 import inspect
 import re
 import types
@@ -114,12 +114,14 @@ import edgesync.providers  # noqa: E402
 import edgesync.testing  # noqa: E402
 import edgesync.testing.emulation  # noqa: E402
 import edgesync.testing.fakes  # noqa: E402
+import edgesync.testing.waiting  # noqa: E402
 import edgesync.tls  # noqa: E402
 import edgesync.types  # noqa: E402
 
 CONTRACT_MODULES = [edgesync.agent, edgesync.types, edgesync.paths, edgesync.hookspecs, edgesync.plugins,
                     edgesync.hashing, edgesync.providers, edgesync.edge, edgesync.tls,
-                    edgesync.testing, edgesync.testing.fakes, edgesync.testing.emulation]
+                    edgesync.testing, edgesync.testing.fakes, edgesync.testing.emulation,
+                    edgesync.testing.waiting]
 
 
 @pytest.mark.parametrize("module", CONTRACT_MODULES, ids=lambda m: m.__name__)

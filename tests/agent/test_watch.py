@@ -23,6 +23,7 @@ import pytest
 from edgesync.agent import Agent, PushResult, Watcher
 from edgesync.agent.watch import IGNORED, is_ignored
 from edgesync.errors import ConfigError
+from edgesync.testing.waiting import eventually as _eventually
 
 # watchdog 7 warns from its inotify thread when folders made in quick succession
 # (mkdir -p) race to be watched twice; harmless, but warnings are errors here, and
@@ -35,15 +36,8 @@ PATIENCE = 30.0
 
 def eventually(check: Callable[[], Any], *, timeout: float = PATIENCE,
                what: str = "the condition") -> Any:
-    """Poll ``check`` until it returns something true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} did not happen within {timeout} s")
-        time.sleep(0.02)
+    """:func:`edgesync.testing.waiting.eventually`, with this module's patience."""
+    return _eventually(check, timeout=timeout, what=what)
 
 
 @attrs.define
@@ -156,8 +150,8 @@ def test_a_burst_of_writes_becomes_few_pushes(edge, device, watch):
 def test_writes_closer_together_than_the_debounce_are_one_push(edge, device, watch):
     # The gaps let each write's events arrive before the next write, so only the
     # quiet interval (not the coalescing of queued events) keeps this to one push.
-    # A gap 20 times shorter than the debounce leaves room for a stalled machine.
-    w = watch(debounce=1.0)
+    # A gap 60 times shorter than the debounce leaves room for a stalled machine.
+    w = watch(debounce=3.0)
     path = device / "slow.txt"
     versions = [text(f"slow {n}", lines=50) for n in range(10)]
     for version in versions:

@@ -23,8 +23,7 @@ from unittest import mock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgesync.delta import describe, diff, patch
-from edgesync.delta import _copyinsert, _deflate, _dmp, _engine, _zip
+from edgesync.delta import _copyinsert, _deflate, _dmp, _engine, _zip, describe, diff, patch
 from edgesync.delta._wire import Writer
 from edgesync.errors import DeltaError
 from tests.delta import strategies as zs

@@ -9,8 +9,7 @@ import zlib
 import pytest
 from hypothesis import given, settings
 
-from edgesync.delta import describe, diff, patch
-from edgesync.delta import _zip
+from edgesync.delta import _zip, describe, diff, patch
 from edgesync.errors import CorruptDeltaError
 from tests.delta import strategies as zs
 

@@ -11,7 +11,6 @@ import http.client
 import json
 import ssl
 import threading
-import time
 
 import pytest
 import requests
@@ -24,6 +23,7 @@ from edgesync.errors import (
     ServiceUnavailableError,
 )
 from edgesync.testing.documents import edit_docx, edit_text, make_docx, make_text
+from edgesync.testing.waiting import eventually
 
 from .conftest import snapshot
 
@@ -40,17 +40,6 @@ def put(edge, path: str, data: bytes, user: str = "me", **headers):
 
 def patch(edge, path: str, delta: bytes, user: str = "me"):
     return edge.session(user).patch(edge.file_url(path), data=delta, headers=DELTA)
-
-
-def wait_for(check, timeout: float = 10.0):
-    """Poll ``check`` until it returns something true (background work)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.02)
-    raise AssertionError("the condition did not hold in time")
 
 
 @pytest.fixture
@@ -318,7 +307,7 @@ def test_cloud_down_the_version_is_kept_and_uploaded_later(edge, docx):
     assert response.json()["upload"]["state"] == "pending"
     assert response.json()["upload"]["error"]["code"] == "service_unavailable"
     # The edge already holds the new version: the next delta builds on it.
-    meta = wait_for(lambda: (m := edge.session().get(f"{edge.url}/v1/meta/a.docx").json())
+    meta = eventually(lambda: (m := edge.session().get(f"{edge.url}/v1/meta/a.docx").json())
                     ["upload"]["state"] == "uploaded" and m)
     assert meta["sha256"] == sha(new)
     assert (edge.cloud / "a.docx").read_bytes() == new
@@ -332,7 +321,7 @@ def test_a_fatal_provider_error_is_reported_and_the_version_kept(edge):
     assert upload["state"] == "failed" and upload["error"]["code"] == "auth_error"
     assert edge.session().get(edge.file_url("a.txt")).content == b"data"
     # Retried in the background (the operator may have fixed the credentials).
-    wait_for(lambda: (edge.cloud / "a.txt").exists())
+    eventually(lambda: (edge.cloud / "a.txt").exists())
 
 
 # --- limits and bad input: the error, and nothing written -------------------------------------

@@ -14,13 +14,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from edgesync.delta import diff
 from edgesync.testing.documents import edit_docx, make_docx
+from edgesync.testing.waiting import eventually
 from edgesync.tls import pinned_session
 
 DELTA = {"Content-Type": "application/vnd.edgesync.delta"}
@@ -78,15 +78,6 @@ def edge_setup(tmp_path):
     return edge_dir, token, info["fingerprint"]
 
 
-def wait_for(check, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError("the condition did not hold in time")
-
-
 def test_sigkill_after_an_acknowledged_save_loses_nothing(edge_setup):
     edge_dir, token, fingerprint = edge_setup
     cloud = edge_dir / "cloud"
@@ -112,7 +103,7 @@ def test_sigkill_after_an_acknowledged_save_loses_nothing(edge_setup):
     staging.unlink()
     staging.mkdir()
     edge = Serve(edge_dir, token)
-    wait_for(lambda: (cloud / "Docs" / "a.docx").read_bytes() == new)
+    eventually(lambda: (cloud / "Docs" / "a.docx").read_bytes() == new)
     meta = edge.session.get(f"{edge.url}/v1/meta/Docs/a.docx").json()
     assert meta["upload"]["state"] == "uploaded"
     # The edge kept the acknowledged version as the base of the next delta.

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from edgesync.errors import (
 from edgesync.providers.base import Provider
 from edgesync.providers.local import RESERVED, LocalOptions, LocalProvider
 from edgesync.testing.fakes import FaultyProvider
+from edgesync.testing.waiting import eventually
 
 HASHERS = {"sha256": hashlib.sha256}
 POLICY = RetryPolicy(attempts=4, base_delay=0.5, max_delay=8.0, max_wait=30.0)
@@ -699,17 +699,6 @@ FAST = RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.05, max_wait=1.0,
                    background_max_delay=0.05)
 
 
-def wait_for(check, timeout: float = 10.0):
-    """Poll ``check`` until it returns something true (a deadline, not a timing claim)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.01)
-    raise AssertionError("the condition did not hold in time")
-
-
 @pytest.fixture
 def queue():
     queue = UploadQueue(FAST)
@@ -725,12 +714,12 @@ def test_the_queue_uploads_a_pending_version_once_the_cloud_is_back(queue, store
     cloud.fail_next("put", ServiceUnavailableError("down"), times=5)
     assert uploader.upload("a.txt").state == UploadState.PENDING  # 2 of the 5 faults
     queue.schedule(uploader, "a.txt")
-    record = wait_for(lambda: (store.get("a.txt").state == UploadState.UPLOADED
+    record = eventually(lambda: (store.get("a.txt").state == UploadState.UPLOADED
                                and store.get("a.txt")))
     assert record.cloud_sha256 == sha(b"content")
     assert cloud_files(cloud_dir) == {"a.txt": b"content"}
     assert cloud.calls == [("put", "a.txt")] * 6
-    wait_for(lambda: queue.depth() == 0)
+    eventually(lambda: queue.depth() == 0)
 
 
 def test_the_queue_counts_each_path_once(store, cloud, sleeps):
@@ -764,6 +753,6 @@ def test_the_queue_keeps_retrying_a_failed_version(queue, store, cloud, cloud_di
     commit(store, "a.txt", b"content")
     cloud.fail_next("put", AuthError("unlinked"), times=3)
     queue.schedule(uploader, "a.txt")
-    wait_for(lambda: store.get("a.txt").state == UploadState.UPLOADED)
+    eventually(lambda: store.get("a.txt").state == UploadState.UPLOADED)
     assert cloud_files(cloud_dir) == {"a.txt": b"content"}
 

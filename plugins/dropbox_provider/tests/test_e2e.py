@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 
 import pytest
 
@@ -18,6 +17,7 @@ from edgesync.agent import Agent, EdgeClient
 from edgesync.edge import EdgeConfig, EdgeServer, RetryPolicy, TokenStore
 from edgesync.plugins import PluginHost
 from edgesync.testing.documents import edit_docx, make_docx
+from edgesync.testing.waiting import eventually
 from edgesync.tls import create_certificate
 
 
@@ -95,10 +95,8 @@ def test_the_cloud_down_then_back(emulator, agent, tmp_path, sleeps):
     assert result.state == "pending"  # stored at the edge, not yet in Dropbox
     assert emulator.file("/Edge/note.txt") == b"first"
     rule.cancel()  # Dropbox is back
-    deadline = time.monotonic() + 20
-    while emulator.file("/Edge/note.txt") != b"second":
-        assert time.monotonic() < deadline, "the edge did not upload in the background"
-        time.sleep(0.05)
+    eventually(lambda: emulator.file("/Edge/note.txt") == b"second",
+               what="the background upload once the cloud is back")
 
 
 def test_demo_with_the_dropbox_provider():

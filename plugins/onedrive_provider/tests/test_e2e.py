@@ -9,7 +9,6 @@ deltas, and "another device" changes a file in OneDrive between two saves.
 from __future__ import annotations
 
 import io
-import time
 
 import pytest
 from edgesync_onedrive.auth import sign_in
@@ -19,6 +18,7 @@ from edgesync.agent import Agent, EdgeClient
 from edgesync.edge import EdgeConfig, EdgeServer, RetryPolicy, TokenStore
 from edgesync.plugins import PluginHost
 from edgesync.testing.documents import edit_docx, make_docx
+from edgesync.testing.waiting import eventually
 from edgesync.tls import create_certificate
 
 
@@ -85,10 +85,8 @@ def test_onedrive_down_then_back(emulator, agent, tmp_path):
     note.write_text("second")
     assert agent.push(note).state == "pending"
     rule.cancel()
-    deadline = time.monotonic() + 20
-    while emulator.file("Edge/note.txt") != b"second":
-        assert time.monotonic() < deadline, "the edge did not upload in the background"
-        time.sleep(0.05)
+    eventually(lambda: emulator.file("Edge/note.txt") == b"second",
+               what="the background upload once the cloud is back")
 
 
 def test_demo_with_the_onedrive_provider():
