@@ -142,6 +142,9 @@ class Outbox:
     def __len__(self) -> int:
         return len(self._items)
 
+    def __contains__(self, rel: object) -> bool:
+        return rel in self._items
+
     def _save(self) -> None:
         atomic_write(self.path, json.dumps(self._items, indent=1).encode("utf-8"))
 
@@ -210,7 +213,7 @@ class Agent:
         digest = hashlib.sha256(data).hexdigest()
         record = self.shadow.get(rel)
         if (record is not None and digest in (record.sha256, record.source_sha256)
-                and record.state == UploadState.UPLOADED and rel not in self.outbox.items()):
+                and record.state == UploadState.UPLOADED and rel not in self.outbox):
             return PushResult(path=rel, mode="unchanged", sent=0, size=len(data),
                               state=record.state, sha256=digest,
                               seconds=time.perf_counter() - started)
