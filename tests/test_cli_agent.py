@@ -24,24 +24,17 @@ import pytest
 from click.testing import CliRunner
 
 from edgesync.cli import main
-from edgesync.edge import EdgeConfig, EdgeServer, TokenStore
+from edgesync.edge import EdgeServer
 from edgesync.testing.documents import edit_docx, make_docx
+from edgesync.testing.edge import running_edge
 from edgesync.testing.waiting import eventually
-from edgesync.tls import create_certificate
 
 
 @pytest.fixture
 def edge(tmp_path):
-    create_certificate(tmp_path / "edge" / "tls" / "cert.pem",
-                       tmp_path / "edge" / "tls" / "key.pem")
-    config = EdgeConfig.from_mapping(
-        {"fsync": False, "server": {"listen": "127.0.0.1:0", "threads": 4},
-         "provider": {"name": "local", "options": {"root": str(tmp_path / "cloud"),
-                                                   "fsync": False}}}, tmp_path / "edge")
-    server = EdgeServer(config, log_stream=io.StringIO(), poll_interval=0.02).start()
-    server.token = TokenStore(config.tokens_path).add("me")[0]
-    yield server
-    server.stop()
+    with running_edge(tmp_path / "edge", options={"root": str(tmp_path / "cloud"),
+                                                  "fsync": False}) as server:
+        yield server
 
 
 @pytest.fixture

@@ -112,6 +112,7 @@ import edgesync.paths  # noqa: E402
 import edgesync.plugins  # noqa: E402
 import edgesync.providers  # noqa: E402
 import edgesync.testing  # noqa: E402
+import edgesync.testing.edge  # noqa: E402
 import edgesync.testing.emulation  # noqa: E402
 import edgesync.testing.fakes  # noqa: E402
 import edgesync.testing.waiting  # noqa: E402
@@ -120,7 +121,7 @@ import edgesync.types  # noqa: E402
 
 CONTRACT_MODULES = [edgesync.agent, edgesync.types, edgesync.paths, edgesync.hookspecs, edgesync.plugins,
                     edgesync.hashing, edgesync.providers, edgesync.edge, edgesync.tls,
-                    edgesync.testing, edgesync.testing.fakes, edgesync.testing.emulation,
+                    edgesync.testing, edgesync.testing.fakes, edgesync.testing.emulation, edgesync.testing.edge,
                     edgesync.testing.waiting]
 
 

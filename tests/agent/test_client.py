@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-import io
 import socket
 
 import pytest
 
 from edgesync import errors
 from edgesync.agent.client import EdgeClient, error_from_json
-from edgesync.edge import EdgeConfig, EdgeServer, TokenStore
-from edgesync.tls import create_certificate
+from edgesync.testing.edge import running_edge
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("client-edge")
-    create_certificate(folder / "edge" / "tls" / "cert.pem", folder / "edge" / "tls" / "key.pem")
-    config = EdgeConfig.from_mapping(
-        {"fsync": False, "server": {"listen": "127.0.0.1:0", "threads": 4},
-         "provider": {"name": "local", "options": {"root": str(folder / "cloud"),
-                                                   "fsync": False}}}, folder / "edge")
-    edge = EdgeServer(config, log_stream=io.StringIO(), poll_interval=0.02).start()
-    edge.token = TokenStore(config.tokens_path).add("me")[0]
-    yield edge
-    edge.stop()
+    with running_edge(folder / "edge", options={"root": str(folder / "cloud"),
+                                                "fsync": False}) as edge:
+        yield edge
 
 
 @pytest.fixture

@@ -8,40 +8,31 @@ changes the file in Dropbox, and that change is never overwritten.
 
 from __future__ import annotations
 
-import io
 import json
 
 import pytest
 
 from edgesync.agent import Agent, EdgeClient
-from edgesync.edge import EdgeConfig, EdgeServer, RetryPolicy, TokenStore
+from edgesync.edge import RetryPolicy
 from edgesync.plugins import PluginHost
 from edgesync.testing.documents import edit_docx, make_docx
+from edgesync.testing.edge import running_edge
 from edgesync.testing.waiting import eventually
-from edgesync.tls import create_certificate
 
 
 @pytest.fixture
 def edge(emulator, tmp_path):
-    create_certificate(tmp_path / "edge" / "tls" / "cert.pem",
-                       tmp_path / "edge" / "tls" / "key.pem")
     token_file = tmp_path / "dropbox.json"
     token_file.write_text(json.dumps({"app_key": emulator.app_key,
                                       "refresh_token": emulator.link_account()}))
-    config = EdgeConfig.from_mapping(
-        {"fsync": False, "server": {"listen": "127.0.0.1:0", "threads": 4},
-         "provider": {"name": "dropbox",
-                      "options": {"app_key": emulator.app_key, "token_file": str(token_file),
-                                  "root": "/Edge", "emulator": emulator.url}}},
-        tmp_path / "edge")
     host = PluginHost(environ={"EDGESYNC_LOAD_PLUGINS": "edgesync-dropbox"}).load()
     assert host.distributions["dropbox"].startswith("edgesync-dropbox")
     policy = RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.05, background_max_delay=0.2)
-    server = EdgeServer(config, host=host, policy=policy, log_stream=io.StringIO(),
-                        poll_interval=0.02).start()
-    server.token = TokenStore(config.tokens_path).add("me")[0]
-    yield server
-    server.stop()
+    options = {"app_key": emulator.app_key, "token_file": str(token_file), "root": "/Edge",
+               "emulator": emulator.url}
+    with running_edge(tmp_path / "edge", provider="dropbox", options=options, host=host,
+                      policy=policy) as server:
+        yield server
 
 
 @pytest.fixture

@@ -8,39 +8,29 @@ deltas, and "another device" changes a file in OneDrive between two saves.
 
 from __future__ import annotations
 
-import io
-
 import pytest
 from edgesync_onedrive.auth import sign_in
 from edgesync_onedrive.testing import server_error
 
 from edgesync.agent import Agent, EdgeClient
-from edgesync.edge import EdgeConfig, EdgeServer, RetryPolicy, TokenStore
+from edgesync.edge import RetryPolicy
 from edgesync.plugins import PluginHost
 from edgesync.testing.documents import edit_docx, make_docx
+from edgesync.testing.edge import running_edge
 from edgesync.testing.waiting import eventually
-from edgesync.tls import create_certificate
 
 
 @pytest.fixture
 def edge(emulator, tmp_path):
-    create_certificate(tmp_path / "edge" / "tls" / "cert.pem",
-                       tmp_path / "edge" / "tls" / "key.pem")
     cache = tmp_path / "onedrive.json"
     sign_in(emulator.client_id, cache, session=emulator.session(), say=lambda text: None)
-    config = EdgeConfig.from_mapping(
-        {"fsync": False, "server": {"listen": "127.0.0.1:0", "threads": 4},
-         "provider": {"name": "onedrive",
-                      "options": {"client_id": emulator.client_id, "token_cache": str(cache),
-                                  "root": "Edge", "emulator": emulator.url}}},
-        tmp_path / "edge")
     host = PluginHost(environ={"EDGESYNC_LOAD_PLUGINS": "edgesync-onedrive"}).load()
     policy = RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.05, background_max_delay=0.2)
-    server = EdgeServer(config, host=host, policy=policy, log_stream=io.StringIO(),
-                        poll_interval=0.02).start()
-    server.token = TokenStore(config.tokens_path).add("me")[0]
-    yield server
-    server.stop()
+    options = {"client_id": emulator.client_id, "token_cache": str(cache), "root": "Edge",
+               "emulator": emulator.url}
+    with running_edge(tmp_path / "edge", provider="onedrive", options=options, host=host,
+                      policy=policy) as server:
+        yield server
 
 
 @pytest.fixture

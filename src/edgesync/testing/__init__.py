@@ -7,6 +7,8 @@
 - :mod:`edgesync.testing.emulation` -- what a plugin's emulator of its cloud
   service is built from: the loopback HTTP server, the ``requests`` adapter
   that reaches it, and fault-injection rules.
+- :mod:`edgesync.testing.edge` -- :func:`~edgesync.testing.edge.running_edge`,
+  a real edge on loopback for end-to-end tests.
 - :mod:`edgesync.testing.waiting` -- :func:`~edgesync.testing.waiting.eventually`,
   for waiting on background work by its effect rather than by sleeping.
 - :mod:`edgesync.testing.documents` -- realistic office documents and edits,
