@@ -79,9 +79,10 @@ class TestWithKnownFailures(ProviderConformance):
     result.assert_outcomes(xfailed=1, failed=3, passed=1)
     result.stdout.fnmatch_lines_random([
         "XFAIL *::test_stat_of_a_folder_raises_not_a_file - broken, as claimed",
-        "FAILED *::test_get_of_a_folder_raises_not_a_file",
-        "FAILED *::test_difficult_name_round_trip[[]emoji[]]",
-        "FAILED *::test_difficult_name_round_trip[[]cjk[]]",
+        # The summary adds " - reason" only when the terminal is wide enough.
+        "FAILED *::test_get_of_a_folder_raises_not_a_file*",
+        "FAILED *::test_difficult_name_round_trip[[]emoji[]]*",
+        "FAILED *::test_difficult_name_round_trip[[]cjk[]]*",
         "[[]XPASS(strict)[]] claimed broken, but passes",
     ])
 
