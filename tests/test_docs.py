@@ -53,7 +53,7 @@ def test_every_error_code_the_api_returns_is_documented():
 def test_every_configuration_key_is_documented():
     import tomllib
 
-    from edgesync.cli import _CONFIG_TEMPLATE
+    from edgesync.edge.setup import CONFIG_TEMPLATE as _CONFIG_TEMPLATE
 
     api = (Path(__file__).parent.parent / "docs" / "edge-api.md").read_text(encoding="utf-8")
     text = _CONFIG_TEMPLATE.format(mode='"personal"', user='"me"', listen='"0.0.0.0:8443"',

@@ -99,8 +99,12 @@ def main() -> None:
                    "server.behind_proxy = true behind a TLS-terminating proxy.")
 @click.option("--access-log", metavar="FILE", help="Append JSON access-log lines here "
               "('-' = standard error; overrides server.access_log).")
+@click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path),
+              envvar="EDGESYNC_STATE_DIR",
+              help="Keep the versions here instead of in DIR, which may then be read-only "
+                   "(a mounted secret). Default: $EDGESYNC_STATE_DIR, else DIR.")
 def serve(edge_dir: Path | None, listen: str | None, threads: int | None, plain_http: bool,
-          access_log: str | None) -> None:
+          access_log: str | None, state_dir: Path | None) -> None:
     """Run the edge until stopped (Ctrl-C or SIGTERM).
 
     Reads DIR/edge.toml (made by 'edgesync edge init'), serves the HTTP API
@@ -115,58 +119,12 @@ def serve(edge_dir: Path | None, listen: str | None, threads: int | None, plain_
     from edgesync.edge.server import run
 
     sys.exit(run(edge_dir or default_edge_dir(), listen=listen, threads=threads,
-                 plain_http=plain_http, access_log=access_log))
+                 plain_http=plain_http, access_log=access_log, state_dir=state_dir))
 
 
 @main.group()
 def edge() -> None:
     """Set up an edge: its folder, certificate and device tokens."""
-
-
-_CONFIG_TEMPLATE = """\
-# edgesync edge configuration (written by 'edgesync edge init'; edit freely).
-# Every setting is explained in docs/edge-api.md, "Configuration".
-
-# "personal": one user, as in the EdgeCourier paper; "multi-user": many users
-# per process, each with a separate store and cloud folder or account.
-mode = {mode}
-# Personal mode: the one user's name (tokens are made for this user).
-user = {user}
-
-[server]
-# HOST:PORT to listen on. Devices on the network need a non-loopback address.
-listen = {listen}
-# HTTPS with the certificate in tls/ (its fingerprint is pinned by devices).
-# false only on a loopback address or with behind_proxy = true.
-tls = {tls}
-behind_proxy = false
-# Requests served at once.
-threads = 16
-# JSON access log: "-" for standard error, or a file.
-access_log = "-"
-
-[provider]
-# Where files go: "local" (a folder plays the cloud) or an installed plugin
-# (edgesync plugins lists them).
-name = {provider}
-
-[provider.options]
-# The provider's own options; "{{user}}" is replaced by the user's name.
-{options}
-[limits]
-max_file_size = "1 GiB"
-max_delta_size = "256 MiB"
-
-[upload]
-# Tries within one request before the upload continues in the background.
-attempts = 4
-# Longest retry-after (seconds) waited for within a request.
-max_wait = 30
-"""
-
-
-def _toml_str(value: str) -> str:
-    return json.dumps(value)  # a JSON string is a valid TOML basic string
 
 
 @edge.command("init")
@@ -196,35 +154,18 @@ def edge_init(edge_dir: Path | None, mode: str, user: str, listen: str, cloud: P
       edgesync edge init ~/edge --name edge.home.arpa
       edgesync edge init /srv/edge --mode multi-user --cloud /srv/clouds
     """
-    from edgesync.edge.config import CONFIG_NAME, EdgeConfig, parse_listen, valid_user
-    from edgesync.tls import create_certificate
+    from edgesync.edge.config import CONFIG_NAME
+    from edgesync.edge.setup import init_edge
 
     folder = (edge_dir or default_edge_dir()).expanduser().resolve()
+    root = (cloud.expanduser().resolve() if cloud else folder / "cloud")
     try:
-        valid_user(user)
-        parse_listen(listen)
-        if (folder / CONFIG_NAME).exists():
-            raise ConfigError(f"{folder} already holds an edge ({CONFIG_NAME} exists); "
-                              "nothing was changed")
-        root = (cloud.expanduser().resolve() if cloud else folder / "cloud")
-        root_option = str(root / "{user}") if mode == "multi-user" else str(root)
-        text = _CONFIG_TEMPLATE.format(
-            mode=_toml_str(mode), user=_toml_str(user), listen=_toml_str(listen),
-            tls="false" if plain_http else "true", provider=_toml_str("local"),
-            options=f"root = {_toml_str(root_option)}\n")
-        import tomllib
-
-        EdgeConfig.from_mapping(tomllib.loads(text), folder)  # refuse what serve would refuse
-        folder.mkdir(parents=True, exist_ok=True)
-        os.chmod(folder, 0o700)
-        config_path = folder / CONFIG_NAME
-        fp = None
-        if not plain_http:
-            fp = create_certificate(folder / "tls" / "cert.pem", folder / "tls" / "key.pem",
-                                    names=names)
-        config_path.write_text(text, "utf-8")
+        fp = init_edge(folder, mode=mode, user=user, listen=listen, plain_http=plain_http,
+                       names=names, provider="local", options={
+                           "root": str(root / "{user}") if mode == "multi-user" else str(root)})
     except EdgesyncError as exc:
         _fail(exc, as_json)
+    config_path = folder / CONFIG_NAME
     data = {"dir": str(folder), "config": str(config_path), "fingerprint": fp}
     lines = [f"Created the edge in {folder}", f"  configuration: {config_path}"]
     if fp:

@@ -107,6 +107,9 @@ class EdgeConfig:
     """A checked edge configuration. Build it with :meth:`load` or :meth:`from_mapping`.
 
     :ivar dir: the edge's folder (configuration, certificate, tokens, versions).
+    :ivar state_dir: where the versions are kept instead, when the edge's folder
+        is read-only (a container's mounted secret, a unikernel's ISO); None
+        keeps them in ``dir``.
     :ivar mode: ``"personal"`` (one user, as in the paper) or ``"multi-user"``.
     :ivar user: personal mode: the name of the one user.
     :ivar host: address to listen on.
@@ -127,6 +130,8 @@ class EdgeConfig:
     """
 
     dir: Path
+    state_dir: Path | None = attrs.field(
+        default=None, converter=attrs.converters.optional(lambda p: Path(p).expanduser()))
     mode: str = "personal"
     user: str = "me"
     host: str = "0.0.0.0"
@@ -159,9 +164,15 @@ class EdgeConfig:
         """The hashed bearer tokens."""
         return self.dir / "tokens.json"
 
+    @property
+    def state_root(self) -> Path:
+        """The folder that holds the version stores: ``state_dir``, else ``dir``."""
+        return self.state_dir if self.state_dir is not None else self.dir
+
     def store_dir(self, user: str) -> Path:
         """Where ``user``'s versions are kept."""
-        return self.dir / "store" if self.mode == "personal" else self.dir / "users" / user / "store"
+        root = self.state_root
+        return root / "store" if self.mode == "personal" else root / "users" / user / "store"
 
     def options_for(self, user: str) -> dict[str, Any]:
         """The provider options for ``user``: the table, ``{user}`` filled in, then overrides."""

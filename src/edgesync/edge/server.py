@@ -143,7 +143,8 @@ class EdgeServer:
 
 
 def run(edge_dir: Path, *, listen: str | None = None, threads: int | None = None,
-        plain_http: bool = False, access_log: str | None = None) -> int:
+        plain_http: bool = False, access_log: str | None = None,
+        state_dir: Path | None = None) -> int:
     """Serve the edge in ``edge_dir`` until SIGTERM or SIGINT; return the exit status.
 
     What ``edgesync serve`` and ``python -m edgesync.edge`` both run. Prints the
@@ -154,6 +155,8 @@ def run(edge_dir: Path, *, listen: str | None = None, threads: int | None = None
     :param threads: overrides ``server.threads``.
     :param plain_http: serve HTTP (refused off loopback unless behind a proxy).
     :param access_log: overrides ``server.access_log``.
+    :param state_dir: keep the versions here instead of in ``edge_dir`` (which
+        may then be read-only).
     :returns: 0 after a clean stop, 1 when the address cannot be bound, 3 for
         a configuration or plugin problem (the message is on standard error).
     """
@@ -162,7 +165,8 @@ def run(edge_dir: Path, *, listen: str | None = None, threads: int | None = None
     from edgesync.errors import EdgesyncError, PluginError
 
     try:
-        overrides: dict[str, object] = {"threads": threads, "access_log": access_log}
+        overrides: dict[str, object] = {"threads": threads, "access_log": access_log,
+                                        "state_dir": state_dir}
         if listen:
             overrides["host"], overrides["port"] = parse_listen(listen)
         if plain_http:

@@ -147,7 +147,7 @@ class EdgeService:
         """Start background uploads, and queue every version not yet in the cloud."""
         self.queue.start()
         names = {self.config.user} if self.config.mode == "personal" else {
-            folder.name for folder in (self.config.dir / "users").glob("*")
+            folder.name for folder in (self.config.state_root / "users").glob("*")
             if (folder / "store" / "index.json").is_file()}
         for name in sorted(names):
             edge = self.user(name)
