@@ -22,6 +22,7 @@ from edgesync.errors import (
     LimitExceededError,
     NotAFileError,
     NotFoundError,
+    PackError,
     PermissionDeniedError,
     PluginError,
     ProviderError,
@@ -43,6 +44,7 @@ TABLE = [
     (EdgesyncError, "edgesync_error", False, False),
     (ConfigError, "config_error", False, True),
     (PluginError, "plugin_error", False, True),
+    (PackError, "pack_error", False, True),
     (WireFormatError, "wire_format_error", False, False),
     (DeltaError, "delta_error", False, False),
     (UnsupportedFormatError, "unsupported_delta_format", False, False),
@@ -69,7 +71,8 @@ TABLE = [
 CLASSES = [row[0] for row in TABLE]
 
 PARENTS = {
-    ConfigError: EdgesyncError, PluginError: EdgesyncError, WireFormatError: EdgesyncError,
+    ConfigError: EdgesyncError, PluginError: EdgesyncError, PackError: EdgesyncError,
+    WireFormatError: EdgesyncError,
     DeltaError: EdgesyncError, UnsupportedFormatError: DeltaError, CorruptDeltaError: DeltaError,
     BaseMismatchError: DeltaError, LimitExceededError: DeltaError,
     ProviderError: EdgesyncError, NotFoundError: ProviderError,

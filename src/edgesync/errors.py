@@ -8,6 +8,7 @@ instead of matching message strings::
     EdgesyncError                     .code, .retryable, .fatal
     ├── ConfigError                   bad configuration or arguments
     ├── PluginError                   a plugin failed to load or registered badly
+    ├── PackError                     an edge could not be packaged (edgesync-pack)
     ├── WireFormatError               an undecodable request or response
     ├── DeltaError                    the diff/patch engine refused its input
     │   ├── UnsupportedFormatError    not a delta edgesync can read (or a newer version)
@@ -53,6 +54,7 @@ __all__ = [
     "LimitExceededError",
     "NotAFileError",
     "NotFoundError",
+    "PackError",
     "PermissionDeniedError",
     "PluginError",
     "ProviderError",
@@ -107,6 +109,14 @@ class PluginError(EdgesyncError):
     """A plugin failed to load, or registered an invalid or duplicate name."""
 
     code = "plugin_error"
+    fatal = True
+
+
+class PackError(EdgesyncError):
+    """An edge could not be packaged (``edgesync-pack``): a compiled dependency,
+    a file an image cannot carry, an unsupported target Python, a failed build."""
+
+    code = "pack_error"
     fatal = True
 
 

@@ -24,8 +24,7 @@ Rules for hook authors:
 - A record's name matches ``[a-z][a-z0-9-]*``; a bad name fails where the
   plugin builds the record.
 
-Pack targets (``edgesync_pack_targets``) and document formats join this
-module with the parts that use them.
+Document formats join this module with the part that uses them.
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ from typing import TYPE_CHECKING
 
 import pluggy
 
-from edgesync.types import HashSpec, ProviderSpec
+from edgesync.types import HashSpec, PackTarget, ProviderSpec
 
 if TYPE_CHECKING:
     import click
@@ -123,4 +122,28 @@ class EdgesyncSpecs:
                     "Link an Example Cloud account."
                     ...
                 yield auth_example
+        """
+
+    @hookspec
+    def edgesync_pack_targets(self) -> Iterable[PackTarget]:
+        """Yield one :class:`~edgesync.types.PackTarget` per way of packaging an edge.
+
+        Each target is a subcommand of ``edgesync-pack`` (``rumprun`` and
+        ``docker`` are plugins too). The command builds its artefacts with the
+        shared steps of :mod:`edgesync.pack`: resolving the edge's pure-Python
+        dependencies for the target's Python, checking the tree, and preparing
+        per-instance edge folders.
+
+        :returns: an iterable of :class:`~edgesync.types.PackTarget`.
+
+        Example::
+
+            def _command():
+                from edgesync_pack_example.cli import pack_example  # a click.Command
+                return pack_example
+
+            @hookimpl
+            def edgesync_pack_targets():
+                yield PackTarget(name="example", command=_command,
+                                 summary="a tarball for Example OS")
         """

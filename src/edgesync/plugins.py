@@ -35,7 +35,7 @@ import pluggy
 
 from edgesync import hookspecs
 from edgesync.errors import ConfigError, PluginError
-from edgesync.types import HashSpec, ProviderSpec
+from edgesync.types import HashSpec, PackTarget, ProviderSpec
 
 __all__ = ["BUILTIN_PLUGINS", "ENTRY_POINT_GROUP", "PluginHost"]
 
@@ -76,8 +76,11 @@ class PluginHost:
         self.manager.add_hookspecs(hookspecs.EdgesyncSpecs)
         #: plugin name -> distribution label ("edgesync-dropbox 0.1.0")
         self.distributions: dict[str, str] = {}
+        #: plugin name -> the project name of its distribution (installed plugins only)
+        self.dist_names: dict[str, str] = {}
         #: plugin name -> why it failed to load (for plugins that were skipped)
         self.failures: dict[str, str] = {}
+        self._owners: dict[tuple[str, str], str] = {}
         self._loaded = False
 
     # --- loading -------------------------------------------------------------
@@ -131,6 +134,8 @@ class PluginHost:
                               f"and was skipped: {exc}", RuntimeWarning, stacklevel=2)
                 continue
             self.register(plugin, name=entry.name, distribution=label)
+            if dist is not None:
+                self.dist_names[entry.name] = dist_name
 
     def register(self, plugin: object, *, name: str, distribution: str = "") -> None:
         """Register one plugin object (a module, usually) under ``name``.
@@ -176,6 +181,7 @@ class PluginHost:
                         "one with EDGESYNC_DISABLE_PLUGINS")
                 found[record.name] = record
                 owner[record.name] = where
+                self._owners[hook_name, record.name] = plugin
         return found
 
     def providers(self) -> Mapping[str, ProviderSpec]:
@@ -185,6 +191,22 @@ class PluginHost:
             something other than a :class:`~edgesync.types.ProviderSpec`.
         """
         return self._records("edgesync_providers", ProviderSpec)
+
+    def pack_targets(self) -> Mapping[str, PackTarget]:
+        """Every registered ``edgesync-pack`` target, by name.
+
+        :raises PluginError: a name is registered twice, or a plugin yielded
+            something other than a :class:`~edgesync.types.PackTarget`.
+        """
+        return self._records("edgesync_pack_targets", PackTarget)
+
+    def provider_distribution(self, name: str) -> str | None:
+        """The distribution that offers the provider ``name``, or None when built in.
+
+        :raises PluginError: no such provider (see :meth:`provider_spec`).
+        """
+        self.provider_spec(name)
+        return self.dist_names.get(self._owners["edgesync_providers", name])
 
     def hash_types(self) -> Mapping[str, HashSpec]:
         """Every registered content-hash type, by name.

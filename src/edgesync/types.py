@@ -9,8 +9,8 @@ the module that reads it (a plugin's ``_convert.py``, the edge's API).
 - :class:`UploadInfo` -- what the uploader already knows about the bytes it sends.
 - :class:`ProviderFacts` -- behaviour a provider declares.
 - :class:`Capabilities` -- facts plus the optional operations a provider implements.
-- :class:`ProviderSpec`, :class:`HashSpec` -- the records plugins register
-  (see :mod:`edgesync.hookspecs`).
+- :class:`ProviderSpec`, :class:`HashSpec`, :class:`PackTarget` -- the records
+  plugins register (see :mod:`edgesync.hookspecs`).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ __all__ = [
     "Capabilities",
     "HashSpec",
     "Hasher",
+    "PackTarget",
     "ProviderFacts",
     "ProviderSpec",
     "RemoteEntry",
@@ -158,12 +159,18 @@ class ProviderSpec:
     :ivar options_type: an attrs class whose fields are the provider's
         configuration options; each field's ``metadata["help"]`` documents it.
     :ivar description: one line for ``edgesync plugins``.
+    :ivar not_on_edge: distributions that the plugin's dependencies declare but
+        that the edge never imports, each with the reason (``{"cryptography":
+        "msal needs it only for certificate credentials"}``). ``edgesync-pack``
+        leaves them out of packaged edges, which must stay pure Python; its
+        self-containment test proves the edge runs without them.
     """
 
     name: str = attrs.field(validator=_registered_name)
     factory: Callable[[Any], Provider]
     options_type: type
     description: str = ""
+    not_on_edge: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_mapping)
 
 
 @attrs.frozen(kw_only=True)
@@ -178,3 +185,18 @@ class HashSpec:
     name: str = attrs.field(validator=_registered_name)
     factory: Callable[[], Hasher]
     description: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class PackTarget:
+    """A packaging target for ``edgesync-pack`` (yielded by ``edgesync_pack_targets``).
+
+    :ivar name: the subcommand, ``edgesync-pack NAME``; ``[a-z][a-z0-9-]*``.
+    :ivar command: returns the target's :class:`click.Command`; called only when
+        the target is used or its help is shown, so import heavy modules inside.
+    :ivar summary: one line for ``edgesync-pack --help``.
+    """
+
+    name: str = attrs.field(validator=_registered_name)
+    command: Callable[[], Any]
+    summary: str = ""

@@ -27,7 +27,9 @@ def _content_hasher() -> Any:
 def edgesync_providers() -> Iterable[ProviderSpec]:
     """The ``dropbox`` provider."""
     yield ProviderSpec(name="dropbox", factory=_make, options_type=DropboxOptions,
-                       description="Dropbox, through the official SDK (edgesync-dropbox)")
+                       description="Dropbox, through the official SDK (edgesync-dropbox)",
+                       not_on_edge={"jinja2": "stone's code generator; at run time the SDK "
+                                              "imports only stone's Python runtime"})
 
 
 @hookimpl

@@ -23,7 +23,11 @@ def edgesync_providers() -> Iterable[ProviderSpec]:
     """The ``onedrive`` provider."""
     yield ProviderSpec(name="onedrive", factory=_make, options_type=OneDriveOptions,
                        description="OneDrive, through Microsoft Graph and MSAL "
-                                   "(edgesync-onedrive)")
+                                   "(edgesync-onedrive)",
+                       not_on_edge={"cryptography": "msal and PyJWT import it only for "
+                                                    "certificate credentials and signed "
+                                                    "tokens; the edge refreshes a public "
+                                                    "client's token without it"})
 
 
 @hookimpl
