@@ -13,11 +13,13 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 PLUGINS := plugins/dropbox_provider plugins/onedrive_provider
+TARGETS := packaging/rumprun
 
-# Reinstall when the project metadata changes. The provider plugins are
-# separate distributions, installed beside the core for their tests.
-$(STAMP): $(BIN)/python pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]' $(addprefix -e ,$(PLUGINS))
+# Reinstall when the project metadata changes. The provider plugins and the
+# edgesync-pack targets are separate distributions, installed beside the core
+# for their tests.
+$(STAMP): $(BIN)/python pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS) $(TARGETS))
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]' $(addprefix -e ,$(PLUGINS) $(TARGETS))
 	touch $(STAMP)
 
 demo: $(STAMP)
