@@ -13,13 +13,15 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 PLUGINS := plugins/dropbox_provider plugins/onedrive_provider
-TARGETS := packaging/rumprun
+TARGETS := packaging/rumprun packaging/docker
 
 # Reinstall when the project metadata changes. The provider plugins and the
 # edgesync-pack targets are separate distributions, installed beside the core
 # for their tests.
+# The docker target's test extra brings the offline linters and validators.
 $(STAMP): $(BIN)/python pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS) $(TARGETS))
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]' $(addprefix -e ,$(PLUGINS) $(TARGETS))
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]' $(addprefix -e ,$(PLUGINS)) \
+	    -e packaging/rumprun -e 'packaging/docker[test]'
 	touch $(STAMP)
 
 demo: $(STAMP)

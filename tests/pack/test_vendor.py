@@ -78,11 +78,16 @@ def test_extras_bring_their_dependencies_and_not_on_edge_prunes_with_the_reason(
     make_wheel(index, "sdk", requires=("jwt[crypto]",))
     make_wheel(index, "jwt", requires=('crypto-lib; extra == "crypto"', 'docs; extra == "docs"'))
     make_wheel(index, "crypto-lib", tag="cp311-abi3-manylinux_2_17_x86_64")
-    closure = _resolve(index, tmp_path, ["sdk"],
-                       not_on_edge={"Crypto_Lib": "only for certificates"})
-    assert sorted(d.name for d in closure.dists) == ["jwt", "sdk"]
-    assert closure.excluded == {"crypto-lib": "only for certificates "
-                                              "(required by crypto-lib <- jwt <- sdk)"}
+    make_wheel(index, "cli-lib")
+    make_wheel(index, "app", requires=("sdk", "cli-lib"))
+    make_wheel(index, "tool", requires=("cli-lib",))
+    closure = _resolve(index, tmp_path, ["app", "tool"],
+                       not_on_edge={"*": {"Crypto_Lib": "only for certificates"},
+                                    "app": {"cli-lib": "the app's command line"}})
+    # cli-lib is left out where app asks for it, but tool needs it too.
+    assert sorted(d.name for d in closure.dists) == ["app", "cli-lib", "jwt", "sdk", "tool"]
+    assert closure.excluded == {
+        "crypto-lib": "only for certificates (required by crypto-lib <- jwt <- sdk <- app)"}
     assert closure.to_json()["left_out"] == closure.excluded
 
 

@@ -183,7 +183,7 @@ def write_state(path: Path, state: Mapping[str, Any]) -> None:
     atomic_write(path, (json.dumps(state, indent=1, sort_keys=True) + "\n").encode())
 
 
-def write_launcher(folder: Path, module: str, *, what: str) -> Path:
+def write_launcher(folder: Path, module: str, *, what: str, distribution: str) -> Path:
     """Write ``folder/launch``: an executable that runs ``module.main(argv, here=folder)``.
 
     The script runs with the interpreter that ran ``edgesync-pack`` (where
@@ -191,14 +191,24 @@ def write_launcher(folder: Path, module: str, *, what: str) -> Path:
 
     :param module: the target's launcher module, e.g. ``edgesync_pack_docker.launcher``.
     :param what: one line saying what it launches (the script's docstring).
+    :param distribution: the target's distribution, named if the import fails.
+    :raises ConfigError: the interpreter's path has spaces (a shebang cannot hold them).
     """
+    if any(ch.isspace() for ch in sys.executable):
+        raise ConfigError(f"the interpreter {sys.executable!r} has spaces in its path, which "
+                          "a script's first line cannot hold; run edgesync-pack from one "
+                          "without")
     script = folder / "launch"
     script.write_text(
         f"#!{sys.executable}\n"
         f'"""{what} Run ./launch --help."""\n'
         "import sys\n"
         "from pathlib import Path\n\n"
-        f"from {module} import main\n\n"
+        "try:\n"
+        f"    from {module} import main\n"
+        "except ImportError as exc:\n"
+        '    sys.exit(f"launch: {exc}; this launcher needs edgesync and '
+        f'{distribution} installed for {{sys.executable}}")\n\n'
         "sys.exit(main(sys.argv[1:], here=Path(__file__).resolve().parent))\n",
         "utf-8")
     script.chmod(0o755)

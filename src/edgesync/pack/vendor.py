@@ -17,8 +17,10 @@ one running ``edgesync-pack``:
    pure wheels (``--platform any --implementation py --abi none``) for the
    target version.
 3. Dependencies the edge never imports are left out, each with a reason:
-   the device-side parts of ``edgesync`` (:data:`CORE_NOT_ON_EDGE`) and what
-   the provider declares in :attr:`~edgesync.types.ProviderSpec.not_on_edge`.
+   the device-side requirements of ``edgesync`` itself (:data:`CORE_NOT_ON_EDGE`,
+   left out only where ``edgesync`` asks for them) and what the provider
+   declares in :attr:`~edgesync.types.ProviderSpec.not_on_edge` (left out
+   wherever they are asked for).
 4. Anything without a pure wheel stops the build with a :class:`PackError`
    that names it and the chain that requires it.
 
@@ -180,10 +182,12 @@ class Closure:
                 "left_out": dict(sorted(self.excluded.items()))}
 
 
-def edge_roots(provider: str, *, host: object | None = None) -> tuple[list[str], dict[str, str]]:
+def edge_roots(provider: str, *,
+               host: object | None = None) -> tuple[list[str], dict[str, dict[str, str]]]:
     """The distributions an edge with ``provider`` needs, and what it leaves out.
 
-    :returns: ``(root distribution names, {left-out name: reason})``.
+    :returns: ``(root distribution names, left out)``, where ``left out`` maps
+        a requiring distribution (``"*"``: any) to ``{name: reason}``.
     :raises PluginError: no such provider is installed.
     """
     from edgesync.plugins import PluginHost
@@ -194,9 +198,7 @@ def edge_roots(provider: str, *, host: object | None = None) -> tuple[list[str],
     dist = plugins.provider_distribution(provider)
     if dist is not None:
         roots.append(dist)
-    not_on_edge = {canonicalize_name(k): v for k, v in CORE_NOT_ON_EDGE.items()}
-    not_on_edge.update({canonicalize_name(k): v for k, v in spec.not_on_edge.items()})
-    return roots, not_on_edge
+    return roots, {"edgesync": dict(CORE_NOT_ON_EDGE), "*": dict(spec.not_on_edge)}
 
 
 def _pip(args: Sequence[str], what: str) -> str:
@@ -248,11 +250,14 @@ def _is_pure(wheel: Path) -> bool:
 
 
 class _Walk:
-    def __init__(self, target: TargetPython, dest: Path, not_on_edge: Mapping[str, str],
-                 pip_args: Sequence[str], progress: Progress) -> None:
+    def __init__(self, target: TargetPython, dest: Path,
+                 not_on_edge: Mapping[str, Mapping[str, str]], pip_args: Sequence[str],
+                 progress: Progress) -> None:
         self.target = target
         self.dest = dest
-        self.not_on_edge = not_on_edge
+        self.not_on_edge = {canonicalize_name(by) if by != "*" else by:
+                            {canonicalize_name(k): v for k, v in names.items()}
+                            for by, names in not_on_edge.items()}
         self.pip_args = list(pip_args)
         self.progress = progress
         self.found: dict[str, VendoredDist] = {}
@@ -264,8 +269,11 @@ class _Walk:
     def want(self, req: Requirement, chain: tuple[str, ...]) -> bool:
         """Record a requirement; True when something new must be fetched or re-read."""
         name = canonicalize_name(req.name)
-        if name in self.not_on_edge:
-            self.excluded[name] = f"{self.not_on_edge[name]} (required by {' <- '.join(reversed(chain))})"
+        requester = chain[-2] if len(chain) > 1 else ""
+        reason = (self.not_on_edge.get(requester, {}).get(name)
+                  or self.not_on_edge.get("*", {}).get(name))
+        if reason:
+            self.excluded[name] = f"{reason} (required by {' <- '.join(reversed(chain))})"
             return False
         self.chains.setdefault(name, chain)
         self.specs[name] = self.specs.get(name, SpecifierSet()) & req.specifier
@@ -368,7 +376,8 @@ def local_wheel(name: str, dest: Path, *, progress: Progress = lambda _: None) -
 
 
 def resolve(roots: Iterable[str], target: TargetPython, *, dest: Path,
-            not_on_edge: Mapping[str, str] | None = None, pip_args: Sequence[str] = (),
+            not_on_edge: Mapping[str, Mapping[str, str]] | None = None,
+            pip_args: Sequence[str] = (),
             progress: Progress = lambda _: None) -> Closure:
     """Find and download the pure-Python closure of ``roots`` for ``target``.
 
@@ -376,15 +385,15 @@ def resolve(roots: Iterable[str], target: TargetPython, *, dest: Path,
         built from it, others are fetched at their installed version (or the
         newest matching one when not installed).
     :param dest: the wheel folder (created); wheels already there are reused.
-    :param not_on_edge: canonical names to leave out, with the reason.
+    :param not_on_edge: what to leave out: requiring distribution (``"*"`` for
+        any) -> {name: reason}.
     :param pip_args: extra ``pip download`` options, e.g. ``["--no-index",
         "--find-links", "wheels/"]`` to build offline.
     :param progress: called with one line per step.
     :raises PackError: a dependency has no pure wheel, versions conflict, or pip failed.
     """
     dest.mkdir(parents=True, exist_ok=True)
-    walk = _Walk(target, dest, {canonicalize_name(k): v for k, v in (not_on_edge or {}).items()},
-                 pip_args, progress)
+    walk = _Walk(target, dest, not_on_edge or {}, pip_args, progress)
     pending: list[tuple[Requirement, tuple[str, ...]]] = []
     for root in roots:
         name = canonicalize_name(root)
@@ -415,7 +424,8 @@ def resolve(roots: Iterable[str], target: TargetPython, *, dest: Path,
                    for name in sorted(set(fetch) | set(reread))
                    for req in walk.requirements_of(name)]
     dists = tuple(sorted(walk.found.values(), key=lambda d: d.name))
-    return Closure(dists=dists, excluded=walk.excluded, target=target)
+    excluded = {name: why for name, why in walk.excluded.items() if name not in walk.found}
+    return Closure(dists=dists, excluded=excluded, target=target)
 
 
 def install(closure: Closure, tree: Path, *, progress: Progress = lambda _: None) -> None:

@@ -230,7 +230,8 @@ def _build(*, provider: str, out: Path, options: dict, pip: list[str],
     from edgesync.pack.instances import write_launcher
 
     write_launcher(out, "edgesync_pack_rumprun.launcher",
-                   what="Boot, list and stop this folder's rumprun edges.")
+                   what="Boot, list and stop this folder's rumprun edges.",
+                   distribution="edgesync-pack-rumprun")
     size = (out / "main.iso").stat().st_size
     click.echo(f"Wrote {out / 'main.iso'} ({size / 1e6:.1f} MB, {len(files)} files, "
                f"{len(edge.closure.dists)} distributions, Python {target.dotted}), "
