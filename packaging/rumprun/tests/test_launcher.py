@@ -619,7 +619,7 @@ def test_missing_settings_are_named(tmp_path: Path, capsys: pytest.CaptureFixtur
     with pytest.raises(ConfigError, match='"python_iso" is missing'):
         LaunchConfig.load(path)
     code, _, err = run(tmp_path / "nowhere", "list", capsys=capsys)
-    assert code == 2 and "launch.json not found" in err
+    assert code == 2 and "launch.json does not exist" in err
 
 
 def test_help_teaches_with_examples(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

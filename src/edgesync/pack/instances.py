@@ -22,8 +22,8 @@ import attrs
 from edgesync.edge.config import valid_user
 from edgesync.errors import ConfigError, PackError
 
-__all__ = ["Commands", "Instance", "plan_instances", "prepare_instance", "read_state",
-           "write_launcher", "write_state"]
+__all__ = ["Commands", "Instance", "plan_instances", "prepare_instance", "read_settings",
+           "read_state", "write_json", "write_launcher", "write_state"]
 
 
 @attrs.frozen(kw_only=True)
@@ -178,9 +178,31 @@ def read_state(path: Path) -> dict[str, Any]:
 
 def write_state(path: Path, state: Mapping[str, Any]) -> None:
     """Write a launcher's state file atomically."""
+    write_json(path, state)
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON, atomically (a launcher's settings or state)."""
     from edgesync._fs import atomic_write
 
-    atomic_write(path, (json.dumps(state, indent=1, sort_keys=True) + "\n").encode())
+    atomic_write(Path(path), (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+
+
+def read_settings(path: Path, *, made_by: str) -> Any:
+    """The parsed JSON of a launcher's settings file (``launch.json``).
+
+    :param made_by: the command that writes the file, named when it is missing.
+    :raises ConfigError: missing, unreadable or not JSON; the message names the file.
+    """
+    path = Path(path)
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path} does not exist: run the launcher in the folder "
+                          f"'{made_by}' wrote, or write it again") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"{path}: not readable JSON ({exc}); fix it, or write it again "
+                          f"with '{made_by}'") from exc
 
 
 def write_launcher(folder: Path, module: str, *, what: str, distribution: str) -> Path:

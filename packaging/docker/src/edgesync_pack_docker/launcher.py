@@ -47,7 +47,9 @@ from edgesync.pack.instances import (
     Instance,
     plan_instances,
     prepare_instance,
+    read_settings,
     read_state,
+    write_json,
     write_state,
 )
 from edgesync_pack_docker.render import EDGE_DIR, LOCAL_ROOT, STATE_DIR, state_volume
@@ -235,13 +237,7 @@ class LaunchConfig:
             setting (the message names the file and the key).
         """
         path = Path(path)
-        try:
-            data = json.loads(path.read_text("utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"{path} does not exist; write the bundle again with "
-                              "'edgesync-pack docker --out DIR'") from None
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"{path}: not readable JSON ({exc}); fix or rewrite it") from exc
+        data = read_settings(path, made_by="edgesync-pack docker --out DIR")
         try:
             return cls.from_dict(data, here=path.parent)
         except ConfigError as exc:
@@ -249,10 +245,7 @@ class LaunchConfig:
 
     def dump(self, path: Path) -> None:
         """Write ``launch.json`` (atomically)."""
-        from edgesync._fs import atomic_write
-
-        text = json.dumps(self.to_dict(), indent=2) + "\n"
-        atomic_write(Path(path), text.encode("utf-8"))
+        write_json(Path(path), self.to_dict())
 
 
 # --- the container engine ------------------------------------------------------------

@@ -45,6 +45,7 @@ import pycdlib
 import pycdlib.pycdlibexception
 import pycdlib.utils
 
+from edgesync._fs import fsync_dir
 from edgesync.errors import PackError
 
 __all__ = [
@@ -189,7 +190,7 @@ def write_iso(tree: Path, out: Path, *, volume_id: str = "EDGESYNC", epoch: int 
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(out.parent)
+    fsync_dir(out.parent)
 
 
 def _plan(tree: Path) -> Iterator[_Planned]:
@@ -322,20 +323,6 @@ def _frozen_clock(epoch: int) -> Iterator[None]:
                     getattr(module, "time", None) is _time:
                 stack.enter_context(mock.patch.object(module, "time", clock))
         yield
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (where the platform allows it)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # --- reading ------------------------------------------------------------------

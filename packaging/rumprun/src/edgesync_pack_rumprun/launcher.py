@@ -55,7 +55,9 @@ from edgesync.pack.instances import (
     Instance,
     plan_instances,
     prepare_instance,
+    read_settings,
     read_state,
+    write_json,
     write_state,
 )
 
@@ -237,18 +239,7 @@ class LaunchConfig:
             key is missing, unknown or bad; the message names the file and key.
         """
         path = Path(path)
-        try:
-            text = path.read_text("utf-8")
-        except FileNotFoundError:
-            raise ConfigError(f"{path} not found: run the launcher from the folder "
-                              "'edgesync-pack rumprun --out DIR' made, or make it again") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: cannot read it ({exc})") from exc
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise ConfigError(f"{path}: not valid JSON ({exc}); fix it, or make the folder "
-                              "again with 'edgesync-pack rumprun --out DIR'") from exc
+        data = read_settings(path, made_by="edgesync-pack rumprun --out DIR")
         try:
             return cls.from_mapping(data)
         except ConfigError as exc:
@@ -259,10 +250,7 @@ class LaunchConfig:
 
         :raises OSError: the file cannot be written.
         """
-        from edgesync._fs import atomic_write
-
-        text = json.dumps(self.to_mapping(), indent=2) + "\n"
-        atomic_write(Path(path), text.encode("utf-8"))
+        write_json(Path(path), self.to_mapping())
 
     def path(self, key: str, here: Path) -> Path:
         """The absolute path of ``python_bin``, ``python_iso`` or ``main_iso``.
