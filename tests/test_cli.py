@@ -290,8 +290,9 @@ def test_plugins_json(run):
     result = run("plugins", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert set(data) == {"plugins", "failed", "providers", "hash_types"}
+    assert set(data) == {"plugins", "failed", "providers", "hash_types", "pack_targets"}
     assert "local" in data["providers"] and "sha256" in data["hash_types"]
+    assert {"rumprun", "docker"} <= set(data["pack_targets"])
     assert data["plugins"]["local"] == "edgesync (built-in)"
 
 

@@ -322,13 +322,17 @@ def plugins(as_json: bool) -> None:
     try:
         host = PluginHost().load()
         providers, hashes = host.providers(), host.hash_types()
+        targets = host.pack_targets()
     except EdgesyncError as exc:
         _fail(exc, as_json)
     data = {"plugins": host.distributions, "failed": host.failures,
             "providers": {name: spec.description for name, spec in providers.items()},
-            "hash_types": {name: spec.description for name, spec in hashes.items()}}
+            "hash_types": {name: spec.description for name, spec in hashes.items()},
+            "pack_targets": {name: spec.summary for name, spec in targets.items()}}
     lines = ["Providers:", *(f"  {n:<12} {s.description}" for n, s in sorted(providers.items())),
              "Hash types:", *(f"  {n:<12} {s.description}" for n, s in sorted(hashes.items())),
+             "Pack targets (edgesync-pack):",
+             *(f"  {n:<12} {s.summary}" for n, s in sorted(targets.items())),
              "Plugins:", *(f"  {n:<12} {d}" for n, d in sorted(host.distributions.items()))]
     lines += [f"  {n:<12} FAILED: {why}" for n, why in sorted(host.failures.items())]
     _emit(data, "\n".join(lines), as_json)
@@ -609,11 +613,12 @@ def watch(folder: Path | None, propagate_deletes: bool | None, max_deletes: int 
                       propagate_deletes=propagate, max_deletes=limit,
                       drain_interval=config.drain_interval, on_result=report,
                       on_notice=notice)
-    if not as_json:
-        click.echo(f"Watching {agent.root} -> {config.url} (Ctrl-C to stop)")
+    # Handlers first: the line below tells people (and scripts) they may stop it now.
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stopped.set())
     signal.signal(signal.SIGINT, lambda signum, frame: stopped.set())
+    if not as_json:
+        click.echo(f"Watching {agent.root} -> {config.url} (Ctrl-C to stop)")
     with watcher:
         stopped.wait()
     if not as_json:

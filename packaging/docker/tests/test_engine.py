@@ -37,6 +37,15 @@ def _engine() -> list[str] | None:
     return program if done.returncode == 0 else None
 
 
+def _labelled(engine: list[str], label: str) -> tuple[list[str], list[str]]:
+    """The containers (any state) and volumes that carry ``label`` (``KEY=VALUE``)."""
+    containers = subprocess.run([*engine, "ps", "-a", "-q", "--filter", f"label={label}"],
+                                capture_output=True, text=True, check=True).stdout.split()
+    volumes = subprocess.run([*engine, "volume", "ls", "-q", "--filter", f"label={label}"],
+                             capture_output=True, text=True, check=True).stdout.split()
+    return containers, volumes
+
+
 ENGINE = _engine()
 pytestmark = pytest.mark.skipif(
     ENGINE is None, reason="opt-in: set EDGESYNC_CONTAINER_TESTS=1 with a reachable engine "
@@ -81,14 +90,16 @@ def test_build_run_push_and_clean_through_a_real_engine(tmp_path: Path):
                  "/var/lib/edgesync/cloud/note.txt"], capture_output=True, text=True,
                 check=True).stdout
             assert cloud == note.read_text()
+        # The query that must come back empty after the clean finds every edge
+        # now, so an empty answer then means "removed", not "never matched".
+        label = f"{LABEL_LAUNCHER}={config.launcher_id}"
+        running, volumes = _labelled(ENGINE, label)
+        assert (len(running), len(volumes)) == (COUNT, COUNT), (running, volumes)
     finally:
         cleaned = subprocess.run([launch, "clean", "--purge"], capture_output=True, text=True,
                                  timeout=300, check=False)
         subprocess.run([*ENGINE, "rmi", "-f", tag], capture_output=True, check=False)
     assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
-    label = f"label={LABEL_LAUNCHER}={config.launcher_id}"
-    left = subprocess.run([*ENGINE, "ps", "-a", "-q", "--filter", label],
-                          capture_output=True, text=True, check=True).stdout.split()
-    volumes = subprocess.run([*ENGINE, "volume", "ls", "-q", "--filter", label],
-                             capture_output=True, text=True, check=True).stdout.split()
-    assert (left, volumes) == ([], [])
+    assert _labelled(ENGINE, label) == ([], []), cleaned.stdout
+    # --purge also deletes the instance folders (tokens, private keys).
+    assert [p.name for p in (out / "instances").iterdir() if p.is_dir()] == []

@@ -78,3 +78,17 @@ def test_refusals_before_any_work(tmp_path):
     write_iso(nothing / "tree", nothing / "x.iso")
     with pytest.raises(PackError, match="does not look like a CPython standard library"):
         python_iso_facts(nothing / "x.iso")
+
+
+def test_the_launchers_default_count_comes_from_the_settings(tmp_path, capsys):
+    from edgesync_pack_rumprun.launcher import LaunchConfig, main
+
+    LaunchConfig(platform="qemu", python_version="3.11", python_bin="python.bin",
+                 python_iso="python.iso", provider="local", instances=3).dump(
+        tmp_path / "launch.json")
+    for name in ("python.bin", "python.iso", "main.iso"):
+        (tmp_path / name).write_bytes(b"")
+    assert main(["create", "--dry-run"], here=tmp_path) == 0
+    assert capsys.readouterr().out.count("rumprun qemu") == 3
+    assert main(["create", "1", "--dry-run"], here=tmp_path) == 0
+    assert capsys.readouterr().out.count("rumprun qemu") == 1

@@ -629,8 +629,8 @@ def test_help_teaches_with_examples(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "clean --purge" in out
     code, out, _ = run(tmp_path, "create", "--help", capsys=capsys)
     assert code == 0 and "--dry-run" in out and "PREFIX-I" in out
-    code, _, err = run(tmp_path, "create", capsys=capsys)
-    assert code == 2 and "N" in err
+    code, _, err = run(tmp_path, "create", "four", capsys=capsys)
+    assert code == 2 and "invalid int value: 'four'" in err
     code, _, err = run(tmp_path, "start", capsys=capsys)
     assert code == 2 and "invalid choice" in err
 

@@ -125,6 +125,8 @@ def _sha256(path: Path) -> str:
 @click.option("--bridge", metavar="NAME",
               help="Host bridge for the instances' network (required for xen; without "
                    "one, kvm/qemu forward each instance's port from the host).")
+@click.option("-n", "--instances", default=1, show_default=True, type=click.IntRange(1),
+              help="How many instances './launch create' starts when not told.")
 @click.option("--base-port", default=8443, show_default=True, type=click.IntRange(1, 65535),
               help="Instance i listens on BASE_PORT + i - 1.")
 @click.option("--plain-http", is_flag=True,
@@ -135,8 +137,8 @@ def _sha256(path: Path) -> str:
 def pack_rumprun(provider: str, out: str, options: tuple[str, ...],
                  find_links: tuple[str, ...], offline: bool, python_version: str | None,
                  python_iso: str | None, python_bin: str, builtin_modules: str | None,
-                 platform: str, memory: int, bridge: str | None, base_port: int,
-                 plain_http: bool, names: tuple[str, ...]) -> None:
+                 platform: str, memory: int, bridge: str | None, instances: int,
+                 base_port: int, plain_http: bool, names: tuple[str, ...]) -> None:
     """Vendor the edge into a rumprun unikernel ISO, and write a launcher for N.
 
     Resolves the edge, the provider's plugin and their dependencies as
@@ -159,13 +161,13 @@ def pack_rumprun(provider: str, out: str, options: tuple[str, ...],
         pip=pip_args(find_links, offline), python_version=python_version,
         python_iso=Path(python_iso) if python_iso else None, python_bin=python_bin,
         builtin_modules=builtin_modules, platform=platform, memory=memory, bridge=bridge,
-        base_port=base_port, plain_http=plain_http, names=list(names)))
+        instances=instances, base_port=base_port, plain_http=plain_http, names=list(names)))
 
 
 def _build(*, provider: str, out: Path, options: dict, pip: list[str],
            python_version: str | None, python_iso: Path | None, python_bin: str,
            builtin_modules: str | None, platform: str, memory: int, bridge: str | None,
-           base_port: int, plain_http: bool, names: list[str]) -> int:
+           instances: int, base_port: int, plain_http: bool, names: list[str]) -> int:
     from edgesync.pack import vendor_edge
     from edgesync.pack.vendor import TargetPython, check_target_version
     from edgesync_pack_rumprun.iso import write_iso
@@ -225,7 +227,8 @@ def _build(*, provider: str, out: Path, options: dict, pip: list[str],
         platform=platform, python_version=target.dotted,
         python_bin=python_bin, python_iso=str(python_iso.resolve()) if python_iso
         else "python.iso", memory_mb=memory, bridge=bridge, base_port=base_port,
-        provider=provider, provider_options=options, plain_http=plain_http, names=names)
+        provider=provider, provider_options=options, plain_http=plain_http, names=names,
+        instances=instances)
     config.dump(out / "launch.json")
     from edgesync.pack.instances import write_launcher
 
@@ -237,5 +240,6 @@ def _build(*, provider: str, out: Path, options: dict, pip: list[str],
                f"{len(edge.closure.dists)} distributions, Python {target.dotted}), "
                f"{out / 'manifest.json'} and {out / 'launch'}.")
     click.echo(f"Next: put python.bin and python.iso for Python {target.dotted} beside it "
-               f"(or pass --python-bin/--python-iso), then: {out / 'launch'} create N")
+               f"(or pass --python-bin/--python-iso), then: {out / 'launch'} create "
+               f"(starts {instances}; 'create N' for another number)")
     return 0

@@ -144,6 +144,7 @@ class LaunchConfig:
         of HTTPS with a certificate of the instance's own.
     :ivar names: host names or addresses devices use, put in the certificates.
     :ivar state_size_mb: the size of each new ``state.img``.
+    :ivar instances: how many instances ``create`` starts when not told.
     """
 
     platform: str
@@ -160,6 +161,7 @@ class LaunchConfig:
     plain_http: bool = False
     names: tuple[str, ...] = attrs.field(default=(), converter=_to_names)
     state_size_mb: int = 256
+    instances: int = 1
 
     def __attrs_post_init__(self) -> None:
         if self.platform not in PLATFORMS:
@@ -175,6 +177,7 @@ class LaunchConfig:
         _int_field("memory_mb", self.memory_mb, 64, 1 << 20, "MiB per instance; 256 suggested")
         _int_field("state_size_mb", self.state_size_mb, 8, 1 << 24, "MiB per state image")
         _int_field("base_port", self.base_port, 1, 65535, "a TCP port")
+        _int_field("instances", self.instances, 1, 100000, "the default N of 'create'")
         if self.bridge is not None and (not isinstance(self.bridge, str)
                                         or not _BRIDGE.fullmatch(self.bridge)):
             raise ConfigError(f'"bridge" must be a network bridge name such as "xenbr0" '
@@ -739,7 +742,9 @@ def _parser() -> argparse.ArgumentParser:
         "create", formatter_class=raw, epilog=_CREATE_EPILOG,
         help="prepare and start N instances",
         description="Prepare (once) and start instances 1..N, and show how to pair devices.")
-    create.add_argument("count", type=int, metavar="N", help="the number of instances")
+    create.add_argument("count", type=int, metavar="N", nargs="?",
+                        help="the number of instances (default: launch.json's \"instances\", "
+                             "from edgesync-pack rumprun --instances)")
     create.add_argument("--user", dest="users", action="append", default=[], metavar="NAME",
                         help="the next instance's user (repeat: one per instance, in order)")
     create.add_argument("--dry-run", action="store_true",
@@ -776,7 +781,8 @@ def main(argv: Sequence[str] | None = None, *, here: Path) -> int:
         config = LaunchConfig.load(Path(here) / CONFIG_NAME)
         launcher = _Launcher(config, here=Path(here), out=sys.stdout)
         if args.command == "create":
-            return launcher.create(args.count, args.users, dry_run=args.dry_run)
+            count = config.instances if args.count is None else args.count
+            return launcher.create(count, args.users, dry_run=args.dry_run)
         if args.command == "list":
             return launcher.list(as_json=args.json)
         return launcher.clean(dry_run=args.dry_run, purge=args.purge)
