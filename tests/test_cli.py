@@ -124,6 +124,25 @@ def test_init_multi_user_writes_a_root_per_user(tmp_path, run):
     assert config.options_for("alice") == {"root": str(folder.resolve() / "cloud" / "alice")}
 
 
+def test_init_configures_a_plugin_provider_and_checks_its_options(tmp_path, run):
+    folder = tmp_path / "edge"
+    result = run("edge", "init", str(folder), "--provider", "dropbox", "--option", "app_key=K",
+                 "--option", "token_file=/srv/dropbox.json", "--option", "timeout=30")
+    assert result.exit_code == 0, result.output
+    config = EdgeConfig.load(folder)
+    assert (config.provider, dict(config.provider_options)) == (
+        "dropbox", {"app_key": "K", "token_file": "/srv/dropbox.json", "timeout": 30})
+    typo = run("edge", "init", str(tmp_path / "typo"), "--provider", "dropbox",
+               "--option", "app_kee=K")
+    assert typo.exit_code == 3 and "has no option(s) app_kee (its options: app_key" in typo.stderr
+    missing = run("edge", "init", str(tmp_path / "missing"), "--provider", "dropbox")
+    assert missing.exit_code == 3 and "app_key" in missing.stderr
+    cloud = run("edge", "init", str(tmp_path / "cloud"), "--provider", "dropbox",
+                "--cloud", str(tmp_path))
+    assert cloud.exit_code == 3 and "--cloud is for the local provider" in cloud.stderr
+    assert not any((tmp_path / name).exists() for name in ("typo", "missing", "cloud"))
+
+
 @pytest.mark.parametrize("user", ["Me", "a b", "../x", "-x", ""])
 def test_init_refuses_a_bad_user_with_the_rule(tmp_path, run, user):
     folder = tmp_path / "edge"

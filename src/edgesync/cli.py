@@ -134,6 +134,12 @@ def edge() -> None:
 @click.option("--user", default="me", show_default=True, help="Personal mode: the user's name.")
 @click.option("--listen", default="0.0.0.0:8443", show_default=True, metavar="HOST:PORT",
               help="Address the edge will listen on.")
+@click.option("--provider", default="local", show_default=True, metavar="NAME",
+              help="Where files go: 'local' or an installed plugin ('edgesync plugins').")
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="A provider option (repeatable); '{user}' is replaced by each user's "
+                   "name. 'edgesync plugins' names the providers; their options are in "
+                   "docs/edge-api.md and the plugins' READMEs.")
 @click.option("--cloud", type=click.Path(file_okay=False, path_type=Path),
               help="For the local provider: the folder that plays the cloud "
                    "(default: DIR/cloud, per user in multi-user mode).")
@@ -142,8 +148,9 @@ def edge() -> None:
                    "recorded in the certificate).")
 @click.option("--plain-http", is_flag=True, help="Write tls = false (loopback or proxy only).")
 @_json_option
-def edge_init(edge_dir: Path | None, mode: str, user: str, listen: str, cloud: Path | None,
-              names: tuple[str, ...], plain_http: bool, as_json: bool) -> None:
+def edge_init(edge_dir: Path | None, mode: str, user: str, listen: str, provider: str,
+              options: tuple[str, ...], cloud: Path | None, names: tuple[str, ...],
+              plain_http: bool, as_json: bool) -> None:
     """Create an edge: DIR/edge.toml, a self-signed certificate, and folders.
 
     Prints the certificate's SHA-256 fingerprint: devices pin it when they
@@ -153,16 +160,27 @@ def edge_init(edge_dir: Path | None, mode: str, user: str, listen: str, cloud: P
     Example:
       edgesync edge init ~/edge --name edge.home.arpa
       edgesync edge init /srv/edge --mode multi-user --cloud /srv/clouds
+      edgesync edge init ~/edge --provider dropbox --option app_key=KEY \
+          --option token_file=/srv/edge/dropbox.json
     """
     from edgesync.edge.config import CONFIG_NAME
     from edgesync.edge.setup import init_edge
+    from edgesync.pack.cli import parse_options
+    from edgesync.plugins import PluginHost
 
     folder = (edge_dir or default_edge_dir()).expanduser().resolve()
-    root = (cloud.expanduser().resolve() if cloud else folder / "cloud")
+    table = parse_options(options)
     try:
+        if provider == "local":
+            root = (cloud.expanduser().resolve() if cloud else folder / "cloud")
+            table.setdefault("root", str(root / "{user}") if mode == "multi-user"
+                             else str(root))
+        elif cloud is not None:
+            raise ConfigError("--cloud is for the local provider; give the provider's own "
+                              "options with --option KEY=VALUE")
+        PluginHost().load().check_options(provider, table)
         fp = init_edge(folder, mode=mode, user=user, listen=listen, plain_http=plain_http,
-                       names=names, provider="local", options={
-                           "root": str(root / "{user}") if mode == "multi-user" else str(root)})
+                       names=names, provider=provider, options=table)
     except EdgesyncError as exc:
         _fail(exc, as_json)
     config_path = folder / CONFIG_NAME

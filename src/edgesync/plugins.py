@@ -270,6 +270,17 @@ class PluginHost:
             options type refuses; the message lists the valid options.
         """
         spec = self.provider_spec(name)
+        return spec.factory(self.check_options(name, options))
+
+    def check_options(self, name: str, options: Mapping[str, Any]) -> Any:
+        """Check a ``[provider.options]`` table without building the provider.
+
+        :returns: the instance of the spec's ``options_type``.
+        :raises PluginError: no such provider (see :meth:`provider_spec`).
+        :raises ConfigError: an unknown or missing option, or a bad value; the
+            message lists the valid options.
+        """
+        spec = self.provider_spec(name)
         fields = {field.name: field for field in attrs.fields(spec.options_type)}
         unknown = sorted(set(options) - set(fields))
         if unknown:
@@ -277,7 +288,6 @@ class PluginHost:
             raise ConfigError(f"provider {name!r} has no option(s) {', '.join(unknown)} "
                               f"(its options: {valid})")
         try:
-            values = spec.options_type(**options)
+            return spec.options_type(**options)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"provider {name!r}: bad options: {exc}") from exc
-        return spec.factory(values)

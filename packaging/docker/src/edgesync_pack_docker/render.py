@@ -26,6 +26,7 @@ nothing; the caller writes the files.
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Callable, Mapping, Sequence
 from os import PathLike
 from typing import Any
@@ -508,7 +509,12 @@ def kubernetes(spec: DockerSpec, users: Sequence[str], *, namespace: str | None 
         "# registry the cluster pulls from (docker tag/push it first).\n"
         + _dump(statefulset))
 
+    init_options = "".join(f" --option {shlex.quote(f'{key}={value}')}"
+                           for key, value in options.items())
     for pod, user in zip(pods, users, strict=True):
+        init = (f"edgesync edge init EDGE_DIR --user {user} --listen 0.0.0.0:{spec.port} "
+                f"--provider {spec.provider}{init_options} --name HOST"
+                + (" --plain-http" if plain_http else ""))
         toml = render_config(user=user, listen=f"0.0.0.0:{spec.port}", plain_http=plain_http,
                              behind_proxy=behind_proxy, provider=spec.provider,
                              options=options)
@@ -520,8 +526,7 @@ def kubernetes(spec: DockerSpec, users: Sequence[str], *, namespace: str | None 
         if tls:
             data["cert.pem"] = _placeholder(
                 "the edge's certificate (tls/cert.pem)",
-                f"edgesync edge init EDGE_DIR --user {user} --listen 0.0.0.0:{spec.port} "
-                "--name HOST (devices pin its fingerprint: edgesync edge fingerprint EDGE_DIR)")
+                f"{init} (devices pin its fingerprint: edgesync edge fingerprint EDGE_DIR)")
             data["key.pem"] = _placeholder(
                 "the edge's private key (tls/key.pem)",
                 "the same 'edgesync edge init', beside tls/cert.pem")
@@ -534,8 +539,7 @@ def kubernetes(spec: DockerSpec, users: Sequence[str], *, namespace: str | None 
         files[f"secret-{pod}.yaml"] = (
             f"# The folder of pod {pod}, the edge of user {user!r}: a template.\n"
             "# Easiest: make the edge with edgesync, then create the Secret from it:\n"
-            f"#   edgesync edge init EDGE_DIR --user {user} --listen 0.0.0.0:{spec.port} "
-            "--name HOST\n"
+            f"#   {init}\n"
             f"#   edgesync edge token add {user} --dir EDGE_DIR   (give the token to the device)\n"
             f"#   kubectl{ns} create secret generic {pod} {from_files}\n"
             "# or replace every REPLACE ME value below and 'kubectl apply' this file.\n"
