@@ -354,8 +354,12 @@ class _Walk:
             self.add_wheel(candidates[-1][1])
 
 
-def local_wheel(name: str, dest: Path, *, progress: Progress = lambda _: None) -> Path | None:
+def local_wheel(name: str, dest: Path, *, pip_args: Sequence[str] = (),
+                progress: Progress = lambda _: None) -> Path | None:
     """Build a wheel of the installed distribution ``name`` from its local source folder.
+
+    :param pip_args: index options for the build's own requirements (with
+        ``--no-index``, the build backend must be in a ``--find-links`` folder).
 
     :returns: the wheel, or None when ``name`` was not installed from a local folder.
     :raises PackError: the build failed.
@@ -365,7 +369,7 @@ def local_wheel(name: str, dest: Path, *, progress: Progress = lambda _: None) -
         return None
     progress(f"building a wheel of {name} from {source}")
     before = set(dest.glob("*.whl"))
-    _pip(["wheel", "--no-deps", "--quiet", "--wheel-dir", str(dest), str(source)],
+    _pip(["wheel", "--no-deps", "--quiet", "--wheel-dir", str(dest), *pip_args, str(source)],
          f"building {name} from {source}")
     made = [w for w in set(dest.glob("*.whl")) - before
             if canonicalize_name(parse_wheel_filename(w.name)[0]) == canonicalize_name(name)]
@@ -397,7 +401,7 @@ def resolve(roots: Iterable[str], target: TargetPython, *, dest: Path,
     pending: list[tuple[Requirement, tuple[str, ...]]] = []
     for root in roots:
         name = canonicalize_name(root)
-        wheel = local_wheel(root, dest, progress=progress)
+        wheel = local_wheel(root, dest, pip_args=pip_args, progress=progress)
         if wheel is not None:
             walk.chains[name] = (name,)
             walk.specs[name] = SpecifierSet()

@@ -71,7 +71,7 @@ def pack_docker(provider: str, out: str, options: tuple[str, ...], find_links: t
       edgesync-pack docker --provider local --out build/docker --build
       build/docker/launch create 3 --user ana --user ben --user eva
       edgesync-pack docker --provider onedrive --out build/k8s -n 50 --kubernetes \\
-          --option client_id=APP-ID --option token_cache=/run/secrets/edgesync/onedrive.json
+          --option client_id=APP-ID --option token_cache=/var/lib/edgesync/onedrive.json
     """
     run_pack(lambda: _build(
         provider=provider, out=Path(out), options=parse_options(options),
