@@ -31,6 +31,20 @@
 #   EDGESYNC_PODMAN_MIRROR  the Debian mirror for mmdebstrap (default: the
 #                           first `bookworm` mirror in /etc/apt/sources.list*).
 #   EDGESYNC_PODMAN_WAIT    seconds to wait for the service (default 60).
+#
+# Quirks of podman 4.3 behind the Docker API, seen with this setup:
+# - HEALTHCHECK never runs: podman schedules it with systemd timers, and
+#   there is no systemd ("unable to get systemd connection to add
+#   healthchecks" in the log); `docker inspect` shows Health "starting"
+#   forever. `./launch create` polls GET /v1/health itself, so it is unaffected.
+# - `docker ps` shows ports as "18443/tcp", without the host side.
+# - `docker rmi -f IMAGE` also removes the containers made from IMAGE
+#   (Docker refuses or only untags), so look for leftovers before it.
+# - The classic builder keeps the first (build) stage as an untagged image,
+#   about 250 MB each build with vfs: `docker image prune -f` (with
+#   DOCKER_HOST set to this service) drops them.
+# - Each `docker exec` leaves a conmon process for 5 minutes (its
+#   --exit-delay); they end by themselves, even after `stop`.
 set -euo pipefail
 
 STATE=${EDGESYNC_PODMAN_DIR:-/tmp/edgesync-podman}

@@ -63,11 +63,12 @@ def test_build_run_push_and_clean_through_a_real_engine(tmp_path: Path):
                           check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     launch = str(out / "launch")
+    config = LaunchConfig.load(out / "launch.json")
+    label = f"{LABEL_LAUNCHER}={config.launcher_id}"
     try:
         created = subprocess.run([launch, "create", str(COUNT)], capture_output=True,
                                  text=True, timeout=600, check=False)
         assert created.returncode == 0, created.stdout + created.stderr
-        config = LaunchConfig.load(out / "launch.json")
         for index in range(1, COUNT + 1):
             folder = out / "instances" / f"edgesync-edge-{index}"
             token = (folder / "token").read_text().strip()
@@ -92,14 +93,16 @@ def test_build_run_push_and_clean_through_a_real_engine(tmp_path: Path):
             assert cloud == note.read_text()
         # The query that must come back empty after the clean finds every edge
         # now, so an empty answer then means "removed", not "never matched".
-        label = f"{LABEL_LAUNCHER}={config.launcher_id}"
         running, volumes = _labelled(ENGINE, label)
         assert (len(running), len(volumes)) == (COUNT, COUNT), (running, volumes)
     finally:
         cleaned = subprocess.run([launch, "clean", "--purge"], capture_output=True, text=True,
                                  timeout=300, check=False)
+        # Look before removing the image: podman's 'rmi -f' also removes the
+        # containers made from it, which would hide one that clean left behind.
+        left = _labelled(ENGINE, label)
         subprocess.run([*ENGINE, "rmi", "-f", tag], capture_output=True, check=False)
     assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
-    assert _labelled(ENGINE, label) == ([], []), cleaned.stdout
+    assert left == ([], []), cleaned.stdout
     # --purge also deletes the instance folders (tokens, private keys).
     assert [p.name for p in (out / "instances").iterdir() if p.is_dir()] == []
