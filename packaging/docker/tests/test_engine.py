@@ -69,6 +69,11 @@ def test_build_run_push_and_clean_through_a_real_engine(tmp_path: Path):
         created = subprocess.run([launch, "create", str(COUNT)], capture_output=True,
                                  text=True, timeout=600, check=False)
         assert created.returncode == 0, created.stdout + created.stderr
+        # Again: everything runs, so nothing is started or replaced.
+        again = subprocess.run([launch, "create", str(COUNT)], capture_output=True,
+                               text=True, timeout=600, check=False)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert again.stdout.count(": already running") == COUNT, again.stdout
         for index in range(1, COUNT + 1):
             folder = out / "instances" / f"edgesync-edge-{index}"
             token = (folder / "token").read_text().strip()

@@ -130,8 +130,26 @@ def bundle(tmp_path: Path) -> Path:
     return here.resolve()
 
 
+QUERIES = [["ps", "-a", "--filter", f"label=io.edgesync.launcher={LAUNCHER_ID}",
+            "--format", "{{json .}}"],
+           ["volume", "ls", "--filter", f"label=io.edgesync.launcher={LAUNCHER_ID}",
+            "--format", "{{json .}}"]]
+
+
+def _engine_shows(log: Path, containers: list[dict], volumes: list[dict]) -> None:
+    """What the fake engine's ``ps`` and ``volume ls`` answer from now on."""
+    (log.parent / "ps.txt").write_text("".join(json.dumps(c) + "\n" for c in containers))
+    (log.parent / "volumes.txt").write_text("".join(json.dumps(v) + "\n" for v in volumes))
+
+
+def _changes(calls: list[list[str]]) -> list[list[str]]:
+    """The calls that change something (not the read-only ``ps``/``volume ls``)."""
+    return [call for call in calls if call not in QUERIES]
+
+
 def _expected_create(here: Path, users: list[str], *, publish_host: str = "") -> list[list[str]]:
-    calls = []
+    """What ``create`` runs on an engine that has none of this launcher's containers."""
+    calls = list(QUERIES)
     for index, user in enumerate(users, start=1):
         name = f"edgesync-edge-{index}"
         port = 8442 + index
@@ -155,6 +173,7 @@ def _printed_commands(text: str) -> list[list[str]]:
 
 def test_create_runs_the_exact_commands(bundle: Path, fake_docker: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
+    _engine_shows(fake_docker, [], [])
     assert main(["create", "2", "--no-wait", "--user", "alice"], here=bundle) == 0
     assert _calls(fake_docker) == _expected_create(bundle, ["alice", "user2"])
     out = capsys.readouterr().out
@@ -175,33 +194,64 @@ def test_create_runs_the_exact_commands(bundle: Path, fake_docker: Path,
 
 def test_dry_run_prints_the_same_commands_and_writes_nothing(
         bundle: Path, fake_docker: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _engine_shows(fake_docker, [], [])
     before = sorted(p.name for p in bundle.iterdir())
     assert main(["create", "2", "--user", "alice", "--dry-run"], here=bundle) == 0
     printed = _printed_commands(capsys.readouterr().out)
-    assert _calls(fake_docker) == []
+    assert _calls(fake_docker) == QUERIES  # only asked what runs
     assert sorted(p.name for p in bundle.iterdir()) == before  # no instances/ folder
     assert main(["create", "2", "--user", "alice", "--no-wait"], here=bundle) == 0
-    assert printed == _calls(fake_docker) == _expected_create(bundle, ["alice", "user2"])
+    assert printed == _changes(_calls(fake_docker))
+    assert _calls(fake_docker)[len(QUERIES):] == _expected_create(bundle, ["alice", "user2"])
 
 
 def test_plain_http_publishes_on_loopback_only(bundle: Path, fake_docker: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     config = LaunchConfig.load(bundle / "launch.json")
     LaunchConfig(**{**config.to_dict(), "plain_http": True}).dump(bundle / "launch.json")
+    _engine_shows(fake_docker, [], [])
     assert main(["create", "1", "--no-wait"], here=bundle) == 0
     assert _calls(fake_docker) == _expected_create(bundle, ["user1"], publish_host="127.0.0.1:")
     toml = (bundle / "instances" / "edgesync-edge-1" / "edge" / "edge.toml").read_text()
     assert "tls = false" in toml and "behind_proxy = true" in toml
 
 
-def test_create_continues_numbering_and_keeps_folders(bundle: Path, fake_docker: Path) -> None:
+def _ours_running(*names_users: tuple[str, str], state: str = "running") -> list[dict]:
+    return [{"ID": f"id-{name}", "Names": name, "State": state, "Status": state,
+             "Labels": f"io.edgesync.instance={name},io.edgesync.launcher={LAUNCHER_ID},"
+                       f"io.edgesync.user={user}"} for name, user in names_users]
+
+
+def test_create_again_starts_only_what_is_missing(bundle: Path, fake_docker: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    _engine_shows(fake_docker, [], [])
     assert main(["create", "1", "--no-wait", "--user", "alice"], here=bundle) == 0
-    assert main(["create", "1", "--no-wait"], here=bundle) == 0
-    runs = [call for call in _calls(fake_docker) if call[0] == "run"]
-    assert [call[3] for call in runs] == ["edgesync-edge-1", "edgesync-edge-2"]
-    # After clean (folders kept), create reuses instance 1 with its user and token.
+    # Edge 1 runs now; create 3 keeps it, starts 2 and 3.
+    _engine_shows(fake_docker, _ours_running(("edgesync-edge-1", "alice")),
+                  [{"Name": "edgesync-edge-1-state",
+                    "Labels": f"io.edgesync.launcher={LAUNCHER_ID}"}])
+    assert main(["create", "3", "--no-wait"], here=bundle) == 0
+    runs = [call[3] for call in _calls(fake_docker) if call[0] == "run"]
+    assert runs == ["edgesync-edge-1", "edgesync-edge-2", "edgesync-edge-3"]
+    assert "edgesync-edge-1: already running" in capsys.readouterr().out
+    # A stopped container of ours is started again, not replaced.
+    _engine_shows(fake_docker, _ours_running(("edgesync-edge-1", "alice"),
+                                             ("edgesync-edge-2", "user2"), state="exited")
+                  + _ours_running(("edgesync-edge-3", "user3")), [])
+    count = len(_calls(fake_docker))
+    assert main(["create", "3", "--no-wait"], here=bundle) == 0
+    assert _changes(_calls(fake_docker)[count:]) == [["start", "edgesync-edge-1"],
+                                                     ["start", "edgesync-edge-2"]]
+
+
+def test_create_after_clean_keeps_the_folders_user_and_token(bundle: Path,
+                                                             fake_docker: Path) -> None:
+    _engine_shows(fake_docker, [], [])
+    assert main(["create", "1", "--no-wait", "--user", "alice"], here=bundle) == 0
     token = (bundle / "instances" / "edgesync-edge-1" / "token").read_text()
+    _engine_shows(fake_docker, _ours_running(("edgesync-edge-1", "alice")), [])
     assert main(["clean"], here=bundle) == 0
+    _engine_shows(fake_docker, [], [])
     assert main(["create", "1", "--no-wait"], here=bundle) == 0
     last = _calls(fake_docker)[-1]
     assert last[3] == "edgesync-edge-1" and "io.edgesync.user=alice" in last
@@ -210,6 +260,7 @@ def test_create_continues_numbering_and_keeps_folders(bundle: Path, fake_docker:
 
 def test_create_refuses_another_user_for_an_existing_folder(
         bundle: Path, fake_docker: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _engine_shows(fake_docker, [], [])
     assert main(["create", "1", "--no-wait", "--user", "alice"], here=bundle) == 0
     assert main(["clean"], here=bundle) == 0
     count = len(_calls(fake_docker))
@@ -222,6 +273,7 @@ def test_a_failed_run_says_what_to_do(bundle: Path, fake_docker: Path,
                                       monkeypatch: pytest.MonkeyPatch,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("FAKE_DOCKER_FAIL", "run")
+    _engine_shows(fake_docker, [], [])
     assert main(["create", "1", "--no-wait"], here=bundle) == 1
     err = capsys.readouterr().err
     assert "run failed" in err and f"docker build -t {IMAGE}" in err
@@ -231,10 +283,24 @@ def test_a_failed_run_says_what_to_do(bundle: Path, fake_docker: Path,
 def test_edgesync_docker_names_the_program(bundle: Path, fake_docker: Path,
                                            monkeypatch: pytest.MonkeyPatch,
                                            capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("EDGESYNC_DOCKER", "podman --remote")
+    fake = fake_docker.parent / "bin" / "docker"
+    monkeypatch.setenv("EDGESYNC_DOCKER", f"{fake} --remote")
+    _engine_shows(fake_docker, [], [])
     assert main(["create", "1", "--dry-run"], here=bundle) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if "volume create" in line]
-    assert lines and lines[0].startswith("podman --remote volume create ")
+    assert lines and lines[0].startswith(f"{fake} --remote volume create ")
+    assert _calls(fake_docker)[0][:2] == ["--remote", "ps"]
+
+
+def test_a_dry_run_without_an_engine_shows_a_first_start(
+        bundle: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("EDGESYNC_DOCKER", "/nonexistent/docker")
+    assert main(["create", "1", "--dry-run"], here=bundle) == 0
+    out = capsys.readouterr().out
+    assert "the engine could not be asked what runs" in out
+    assert "/nonexistent/docker run -d --name edgesync-edge-1" in out
+    assert main(["create", "1", "--no-wait"], here=bundle) == 1  # a real run needs it
 
 
 # --- list and clean ----------------------------------------------------------------------

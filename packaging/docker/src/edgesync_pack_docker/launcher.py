@@ -505,9 +505,8 @@ def _existing(instance: Instance) -> tuple[str, int] | None:
 
 def _plan(config: LaunchConfig, here: Path, count: int, users: Sequence[str],
           recorded: Mapping[str, Any]) -> list[Instance]:
-    first = 1 + max((int(rec.get("index", 0)) for rec in recorded.values()), default=0)
     plan = plan_instances(count, root=_root(here), prefix=config.prefix,
-                          base_port=config.base_port, users=users, first=first)
+                          base_port=config.base_port, users=users)
     adopted = []
     for offset, inst in enumerate(plan):
         found = _existing(inst)
@@ -524,7 +523,8 @@ def _plan(config: LaunchConfig, here: Path, count: int, users: Sequence[str],
                     "in launch.json?); restore base_port, or remove that folder")
             inst = attrs.evolve(inst, user=user)
         adopted.append(inst)
-    taken = {str(rec.get("user")): name for name, rec in recorded.items()}
+    names = {inst.name for inst in adopted}
+    taken = {str(rec.get("user")): name for name, rec in recorded.items() if name not in names}
     seen: set[str] = set()
     for inst in adopted:
         if inst.user in taken:
@@ -602,12 +602,15 @@ def prepare(config: LaunchConfig, here: Path, count: int, *, users: Sequence[str
 def create(config: LaunchConfig, here: Path, count: int, *, users: Sequence[str] = (),
            dry_run: bool = False, wait: bool = True, timeout: float | None = None,
            out: TextIO | None = None, environ: Mapping[str, str] | None = None) -> list[Instance]:
-    """Start ``count`` more instances (after those in the state) and wait for them.
+    """Make instances 1..``count`` run (as rumprun's launcher does), and wait for them.
 
-    Per instance: its folder (:func:`prepare_instance`; kept when it exists),
-    ``docker volume create`` and ``docker run -d`` with the launcher's labels;
-    then, unless ``wait`` is false or on a dry run, :func:`wait_healthy`.
-    Each started container is recorded in ``instances/state.json`` at once.
+    Per instance: its folder (:func:`prepare_instance`; kept when it exists);
+    then, if this launcher's container for it runs, nothing; if it exists but
+    is stopped, ``docker start``; else ``docker volume create`` (unless the
+    labelled volume is there) and ``docker run -d`` with the launcher's labels.
+    Unless ``wait`` is false or on a dry run, :func:`wait_healthy` follows.
+    Each container is recorded in ``instances/state.json`` at once. Running
+    ``create`` again is harmless: it starts only what is missing.
 
     :param users: the users, in order (missing ones: ``user<i>``).
     :param dry_run: print the commands; write and run nothing.
@@ -626,6 +629,17 @@ def create(config: LaunchConfig, here: Path, count: int, *, users: Sequence[str]
     plan = _plan(config, here, count, users, recorded)
     fingerprints = _make_folders(config, plan, dry_run=dry_run)
     commands = Commands(dry_run=dry_run, out=out, environ=env)
+    query = Commands(out=out, environ=env)  # read-only: runs on --dry-run too
+    try:
+        present = {c.labels.get(LABEL_INSTANCE) or c.name: c
+                   for c in _ours(query, docker, config.launcher_id)}
+        volumes = set(_our_volumes(query, docker, config.launcher_id))
+    except PackError as exc:
+        if not dry_run:
+            raise
+        print(f"(the engine could not be asked what runs, so this shows a first start: "
+              f"{exc.message.splitlines()[0]})", file=out)
+        present, volumes = {}, set()
     for inst in plan:
         labels = [f"{LABEL_LAUNCHER}={config.launcher_id}", f"{LABEL_INSTANCE}={inst.name}",
                   f"{LABEL_USER}={inst.user}"]
@@ -633,13 +647,21 @@ def create(config: LaunchConfig, here: Path, count: int, *, users: Sequence[str]
         volume = state_volume(inst.name)
         publish = (f"127.0.0.1:{inst.port}:{inst.port}" if config.plain_http
                    else f"{inst.port}:{inst.port}")
-        commands.run([*docker, "volume", "create", *label_args, volume])
+        container = present.get(inst.name)
+        if container is not None and container.state == "running":
+            print(f"{inst.name}: already running ({container.status or 'up'}); kept", file=out)
+            continue
         try:
-            commands.run([*docker, "run", "-d", "--name", inst.name, *label_args,
-                          "-p", publish, "-v", f"{inst.edge_dir}:{EDGE_DIR}:ro",
-                          "-v", f"{volume}:{STATE_DIR}", "--restart", "unless-stopped",
-                          "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-                          config.image])
+            if container is not None:  # this launcher's, stopped: same volume and folder
+                commands.run([*docker, "start", inst.name])
+            else:
+                if volume not in volumes:
+                    commands.run([*docker, "volume", "create", *label_args, volume])
+                commands.run([*docker, "run", "-d", "--name", inst.name, *label_args,
+                              "-p", publish, "-v", f"{inst.edge_dir}:{EDGE_DIR}:ro",
+                              "-v", f"{volume}:{STATE_DIR}", "--restart", "unless-stopped",
+                              "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+                              config.image])
         except PackError as exc:
             raise PackError(f"{exc.message}\nIf the image is missing, build it first: "
                             f"docker build -t {config.image} {shlex.quote(str(here))}. "
@@ -749,6 +771,7 @@ def clean(config: LaunchConfig, here: Path, *, dry_run: bool = False, purge: boo
 _EPILOG = """\
 examples:
   ./launch create 2                       two edges: users user1, user2 on ports 8443, 8444
+  ./launch create 3                       later: starts only edge 3 (and any that stopped)
   ./launch create 2 --user alice --user bob
   ./launch create 1 --dry-run             print the docker commands; change nothing
   ./launch prepare 2 --user alice --user bob   only the folders (for compose.yaml)
@@ -787,10 +810,11 @@ def _parser(config: LaunchConfig | None) -> argparse.ArgumentParser:
                     "state volume.",
         epilog=_EPILOG)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    p = sub.add_parser("create", help="start N more edges and wait until they answer",
+    p = sub.add_parser("create", help="make edges 1..N run and wait until they answer",
                        description="Make N instance folders (kept if they exist), start a "
-                                   "container for each, wait until each answers "
-                                   "GET /v1/health, and print how to pair a device.",
+                                   "container for each that does not run yet, wait until "
+                                   "each answers GET /v1/health, and print how to pair a "
+                                   "device. Running it again starts only what is missing.",
                        epilog="example: ./launch create 2 --user alice --user bob")
     p.add_argument("count", metavar="N", type=_count, help="how many edges")
     p.add_argument("--user", action="append", default=[], metavar="NAME",
