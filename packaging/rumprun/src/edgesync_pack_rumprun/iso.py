@@ -35,7 +35,7 @@ import sys
 import tempfile
 import threading
 import time as _time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -263,22 +263,20 @@ def _file_ident(name: str, taken: set[str]) -> str:
     base = base[:limit]
     if not base and not ext:  # cannot happen for a non-empty name; be safe
         base = "_"
-    ident = f"{base}.{ext}"
-    counter = 0
-    while _key(ident) in taken:
-        ident = f"{base[:5]}{counter:03d}.{ext}"
-        counter += 1
-    taken.add(_key(ident))
-    return ident
+    return _unique(f"{base}.{ext}", lambda n: f"{base[:5]}{n:03d}.{ext}", taken)
 
 
 def _dir_ident(name: str, taken: set[str]) -> str:
     """A unique ISO 9660 level 3 directory identifier for ``name`` (at most 31)."""
     base = pycdlib.utils.mangle_dir_for_iso9660(name, _INTERCHANGE_LEVEL)[:_MAX_DIR_IDENT]
-    ident = base or "_"
+    return _unique(base or "_", lambda n: f"{base[:5]}{n:03d}", taken)
+
+
+def _unique(ident: str, numbered: Callable[[int], str], taken: set[str]) -> str:
+    """``ident``, or the first ``numbered(0)``, ``numbered(1)``... no other entry has."""
     counter = 0
     while _key(ident) in taken:
-        ident = f"{base[:5]}{counter:03d}"
+        ident = numbered(counter)
         counter += 1
     taken.add(_key(ident))
     return ident
