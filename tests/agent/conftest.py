@@ -26,7 +26,6 @@ import pytest
 from edgesync.agent import Agent, EdgeClient
 from edgesync.edge import EdgeConfig, EdgeServer, RetryPolicy, TokenStore
 from edgesync.plugins import PluginHost
-from edgesync.tls import create_certificate
 
 FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, max_wait=1.0,
                    background_max_delay=0.2)
@@ -108,13 +107,6 @@ class Edge:
                 except FileNotFoundError:
                     continue  # deleted meanwhile
         return dict(sorted(files.items()))
-
-
-@pytest.fixture(scope="session")
-def tls_files(tmp_path_factory) -> tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("agent-tls")
-    create_certificate(folder / "cert.pem", folder / "key.pem")
-    return folder / "cert.pem", folder / "key.pem"
 
 
 @pytest.fixture

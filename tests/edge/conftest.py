@@ -29,7 +29,7 @@ from edgesync.hookspecs import hookimpl
 from edgesync.plugins import PluginHost
 from edgesync.providers.local import LocalOptions, LocalProvider
 from edgesync.testing.fakes import FaultyProvider
-from edgesync.tls import create_certificate, pinned_session
+from edgesync.tls import pinned_session
 from edgesync.types import ProviderSpec
 
 FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, max_wait=1.0,
@@ -94,13 +94,6 @@ def snapshot(*folders: Path) -> dict[str, str]:
             if path.is_file():
                 result[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
     return result
-
-
-@pytest.fixture(scope="session")
-def tls_files(tmp_path_factory) -> tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("tls")
-    create_certificate(folder / "cert.pem", folder / "key.pem")
-    return folder / "cert.pem", folder / "key.pem"
 
 
 @pytest.fixture
