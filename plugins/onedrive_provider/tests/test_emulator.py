@@ -12,6 +12,9 @@ import base64
 import doctest
 import json
 import os
+import signal
+import subprocess
+import sys
 
 import msal
 import msal.exceptions
@@ -883,3 +886,16 @@ def test_start_stop_and_addresses() -> None:
     emulator.stop()
     with pytest.raises(RuntimeError):
         emulator.session()
+
+def test_python_m_serves_until_sigterm():
+    process = subprocess.Popen([sys.executable, "-m", "edgesync_onedrive.testing"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        lines = [process.stdout.readline() for _ in range(2)]
+        assert lines[-1] == "Ctrl-C to stop.\n", lines
+        url = lines[0].split(" at ", 1)[1].split()[0]
+        assert requests.get(url + "/no-such-route", timeout=10).status_code >= 400
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err

@@ -7,8 +7,9 @@ lives here:
 
 - :class:`Reply` -- what the HTTP handler writes for one request, including
   "drop the connection" and "send a truncated body";
-- :class:`Emulator` -- the base of an emulator: start, stop, address and
-  the ``requests`` sessions that reach it; a subclass adds its routes;
+- :class:`Emulator` -- the base of an emulator: start, stop, address, the
+  ``requests`` sessions that reach it, and serving until Ctrl-C; a subclass
+  adds its routes;
 - :class:`EmulatorServer` -- a threaded stdlib HTTP server on ``127.0.0.1``
   that hands each request, as an :class:`HTTPRequest`, to one function and
   writes the :class:`Reply` it returns; it also drops idle keep-alive
@@ -365,6 +366,26 @@ class Emulator(abc.ABC):
             session.close()
         self._sessions.clear()
         server.stop()
+
+    def wait_until_stopped(self, announce: str = "") -> None:
+        """Block until Ctrl-C or SIGTERM (the emulators' ``python -m`` entry points).
+
+        Call it from the main thread of a running emulator; stopping it is
+        left to the caller (``with Emulator() as e: e.wait_until_stopped()``).
+
+        :param announce: printed (and flushed) once the signals are handled,
+            so whoever reads it may stop the emulator at once.
+        """
+        import signal
+
+        stopped = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+        if announce:
+            print(announce, flush=True)
+        try:
+            stopped.wait()
+        except KeyboardInterrupt:
+            pass
 
     def __enter__(self) -> Self:
         return self if self._server is not None else self.start()

@@ -9,8 +9,6 @@ an authorisation code for a PKCE authorize URL by swapping
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
 
 from edgesync_dropbox.testing import DropboxEmulator
 
@@ -23,13 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     with DropboxEmulator(app_key=args.app_key) as emulator:
         print(f"Dropbox emulator at {emulator.url} (app key {emulator.app_key!r})")
         print(f"refresh token: {emulator.link_account()}")
-        print("Ctrl-C to stop.", flush=True)
-        stopped = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-        try:
-            stopped.wait()
-        except KeyboardInterrupt:
-            pass
+        emulator.wait_until_stopped(announce="Ctrl-C to stop.")
 
 
 if __name__ == "__main__":

@@ -8,8 +8,6 @@ are approved as they are issued, so a device-code sign-in completes at once.
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
 
 from edgesync_onedrive.testing import OneDriveEmulator
 
@@ -26,13 +24,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with OneDriveEmulator(client_id=args.client_id, strict=not args.lenient) as emulator:
         print(f"OneDrive emulator at {emulator.url} (client id {emulator.client_id!r})")
-        print("Ctrl-C to stop.", flush=True)
-        stopped = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-        try:
-            stopped.wait()
-        except KeyboardInterrupt:
-            pass
+        emulator.wait_until_stopped(announce="Ctrl-C to stop.")
 
 
 if __name__ == "__main__":
