@@ -14,6 +14,7 @@ from edgesync.testing.emulation import (
     Reply,
     Rule,
     loopback_session,
+    respond,
 )
 
 
@@ -95,6 +96,13 @@ class _Hello(Emulator):
     name = "hello-emulator"
     prefixes = ("https://hello.example/",)
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.cleared = 0
+
+    def _clear_state(self) -> None:
+        self.cleared += 1
+
     def serve(self, request: HTTPRequest) -> Reply:
         return Reply(200, body=b"hello")
 
@@ -111,3 +119,17 @@ def test_an_emulator_subclass_has_a_lifecycle_and_sessions():
     emulator.stop()  # twice is harmless
     with pytest.raises(RuntimeError):
         emulator.url
+
+
+def test_checked_resets_around_a_block_and_fails_one_that_broke_the_emulator():
+    with _Hello() as hello:
+        hello.inject("*", respond(503))
+        with hello.checked() as same:
+            assert same is hello and hello.faults_pending() == [] and hello.cleared == 1
+            assert hello.session().get("https://hello.example/").text == "hello"
+        assert hello.cleared == 2
+        with pytest.raises(AssertionError, match=r"failed while handling requests: "
+                                                 r"\[ValueError\('a bug'\)\]"):
+            with hello.checked():
+                hello.server_errors.append(ValueError("a bug"))
+        assert hello.server_errors == [] and hello.cleared == 4

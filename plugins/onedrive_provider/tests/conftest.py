@@ -37,11 +37,8 @@ def _running_emulator() -> Iterator[OneDriveEmulator]:
 
 @pytest.fixture
 def emulator(_running_emulator: OneDriveEmulator) -> Iterator[OneDriveEmulator]:
-    _running_emulator.reset()
-    yield _running_emulator
-    errors = list(_running_emulator.server_errors)
-    _running_emulator.reset()
-    assert not errors, f"the emulator failed while handling requests: {errors!r}"
+    with _running_emulator.checked() as emulator:
+        yield emulator
 
 
 @pytest.fixture

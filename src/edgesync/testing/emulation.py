@@ -37,12 +37,13 @@ Example::
 from __future__ import annotations
 
 import abc
+import contextlib
 import json
 import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Self
@@ -289,6 +290,45 @@ class Emulator(abc.ABC):
         self._lock = threading.RLock()
         self._faults = FaultTable()
         self._journal: list[Any] = []
+        #: Exceptions the emulator itself raised while handling requests (each
+        #: answered with a 500); :meth:`checked` fails a test that leaves any.
+        self.server_errors: list[BaseException] = []
+
+    @abc.abstractmethod
+    def _clear_state(self) -> None:
+        """Forget the service's own state (files, tokens...); called by :meth:`reset`."""
+
+    def reset(self) -> None:
+        """Forget the service's state (:meth:`_clear_state`), the fault rules, the
+        journal and :attr:`server_errors`."""
+        with self._lock:
+            self._clear_state()
+            self._faults.clear()
+            self._journal.clear()
+            self.server_errors.clear()
+
+    @contextlib.contextmanager
+    def checked(self) -> Iterator[Self]:
+        """Reset, run the block, reset again; fail if the emulator broke meanwhile.
+
+        What a per-test fixture wraps around a module-wide emulator::
+
+            @pytest.fixture
+            def emulator(_running_emulator):
+                with _running_emulator.checked() as emulator:
+                    yield emulator
+
+        :raises AssertionError: the emulator raised while handling a request
+            (a bug in it, or in an injected action), listed in the message.
+        """
+        self.reset()
+        try:
+            yield self
+        finally:
+            errors = list(self.server_errors)
+            self.reset()
+        if errors:
+            raise AssertionError(f"the emulator failed while handling requests: {errors!r}")
 
     # --- faults and the journal ----------------------------------------------------
 

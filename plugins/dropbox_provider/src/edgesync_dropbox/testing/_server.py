@@ -307,11 +307,12 @@ class DropboxEmulator(Emulator):
         self.uid = str(10_000_000 + secrets.randbelow(80_000_000))
         self.max_upload_bytes = 150 * _MiB
         self.upload_session_ttl = 7 * 24 * 3600.0
-        self.server_errors: list[BaseException] = []
         self._rev_counter = 0
         self._clear_state()
 
     def _clear_state(self) -> None:
+        """Forget files, folders, upload sessions, tokens, auth codes and the quota
+        (:meth:`reset`); revs keep increasing across resets."""
         self._files: dict[str, _File] = {}
         self._folders: dict[str, _Folder] = {}
         self._deleted: dict[str, str] = {}
@@ -321,16 +322,6 @@ class DropboxEmulator(Emulator):
         self._access_tokens: dict[str, _AccessToken] = {}
         self._auth_codes: dict[str, str] = {}
         self._quota: int | None = None
-
-    def reset(self) -> None:
-        """Forget everything: files, folders, upload sessions, tokens, auth codes,
-        quota, fault rules, the journal and :attr:`server_errors`. Revs keep
-        increasing across resets."""
-        with self._lock:
-            self._clear_state()
-            self._faults.clear()
-            self._journal.clear()
-            self.server_errors.clear()
 
     # --- accounts and tokens -----------------------------------------------------------------
 

@@ -298,7 +298,6 @@ class OneDriveEmulator(Emulator):
         self.user_id = "00000000-0000-0000-" + self.drive_id
         self.username = "edgesync@example.invalid"
         self.display_name = "Edge Sync"
-        self.server_errors: list[BaseException] = []
         self._switches = {name: getattr(self, name) for name in _SWITCHES}
         self._id_counter = 101
         self._clear_state()
@@ -328,10 +327,7 @@ class OneDriveEmulator(Emulator):
         with self._lock:
             for name, value in self._switches.items():
                 setattr(self, name, value)
-            self._clear_state()
-            self._faults.clear()
-            self._journal.clear()
-            self.server_errors.clear()
+            super().reset()
 
     # --- accounts and tokens -----------------------------------------------------------------
 
