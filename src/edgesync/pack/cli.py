@@ -9,6 +9,7 @@ message and exit status 2.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -23,16 +24,18 @@ __all__ = ["main", "parse_options", "pip_args", "progress", "run_pack", "vendor_
 class _Targets(click.Group):
     """A group whose subcommands are the installed pack targets."""
 
+    @functools.cached_property
     def _targets(self) -> dict[str, Any]:
+        """The installed targets, loaded once per process."""
         from edgesync.plugins import PluginHost
 
         return dict(PluginHost().load().pack_targets())
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(self._targets())
+        return sorted(self._targets)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = self._targets().get(cmd_name)
+        target = self._targets.get(cmd_name)
         if target is None:
             return None
         command = target.command()
@@ -40,7 +43,7 @@ class _Targets(click.Group):
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        targets = self._targets()
+        targets = self._targets
         rows = [(name, targets[name].summary) for name in sorted(targets)]
         with formatter.section("Targets (installed)"):
             if rows:
