@@ -200,13 +200,20 @@ class PluginHost:
         """
         return self._records("edgesync_pack_targets", PackTarget)
 
+    def provider_plugin(self, name: str) -> str:
+        """The registered name of the plugin that offers the provider ``name``.
+
+        :raises PluginError: no such provider (see :meth:`provider_spec`).
+        """
+        self.provider_spec(name)
+        return self._owners["edgesync_providers", name]
+
     def provider_distribution(self, name: str) -> str | None:
         """The distribution that offers the provider ``name``, or None when built in.
 
         :raises PluginError: no such provider (see :meth:`provider_spec`).
         """
-        self.provider_spec(name)
-        return self.dist_names.get(self._owners["edgesync_providers", name])
+        return self.dist_names.get(self.provider_plugin(name))
 
     def hash_types(self) -> Mapping[str, HashSpec]:
         """Every registered content-hash type, by name.

@@ -104,12 +104,10 @@ def vendor_edge(provider: str, *, target: TargetPython, tree: Path, wheels: Path
     install(closure, tree, progress=progress)
     progress("checking the tree")
     sources = check_tree(tree, version=target.version)
-    plugin = ""
-    packages: list[str] = []
-    if len(roots) > 1:
-        plugin = next(name for name, dist in host.dist_names.items() if dist == roots[1])
-        module = host.manager.get_plugin(plugin).__name__
-        packages = [module.split(".")[0]]
+    plugin, packages = "", []
+    if len(roots) > 1:  # a plugin's provider: probe the plugin's own package too
+        plugin = host.provider_plugin(provider)
+        packages = [host.manager.get_plugin(plugin).__name__.split(".")[0]]
     blocked = tuple(blocked_extensions(builtin_modules)) if builtin_modules is not None else ()
     if target.version != sys.version_info[:2]:
         progress(f"not probing: the target runs Python {target.dotted}, this is "

@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from email.parser import BytesParser
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 from packaging.requirements import InvalidRequirement, Requirement
@@ -48,6 +49,9 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
 from edgesync.errors import PackError
+
+if TYPE_CHECKING:
+    from edgesync.plugins import PluginHost
 
 __all__ = [
     "CORE_NOT_ON_EDGE",
@@ -183,7 +187,7 @@ class Closure:
 
 
 def edge_roots(provider: str, *,
-               host: object | None = None) -> tuple[list[str], dict[str, dict[str, str]]]:
+               host: PluginHost | None = None) -> tuple[list[str], dict[str, dict[str, str]]]:
     """The distributions an edge with ``provider`` needs, and what it leaves out.
 
     :returns: ``(root distribution names, left out)``, where ``left out`` maps
@@ -192,7 +196,7 @@ def edge_roots(provider: str, *,
     """
     from edgesync.plugins import PluginHost
 
-    plugins = host if isinstance(host, PluginHost) else PluginHost().load()
+    plugins = host if host is not None else PluginHost().load()
     spec = plugins.provider_spec(provider)
     roots = ["edgesync"]
     dist = plugins.provider_distribution(provider)
