@@ -17,7 +17,6 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -26,16 +25,10 @@ import pytest
 from edgesync.agent import Agent, EdgeClient
 from edgesync.edge import EdgeConfig, EdgeServer, RetryPolicy, TokenStore
 from edgesync.plugins import PluginHost
+from edgesync.testing.edge import free_port
 
 FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, max_wait=1.0,
                    background_max_delay=0.2)
-
-def free_port() -> int:
-    """A port nothing listens on now (the edge binds it itself, with SO_REUSEADDR)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 class Edge:
     """A real edge on a fixed loopback port that a test can stop and start again.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import socket
 from pathlib import Path
 
 import pytest
@@ -14,12 +13,7 @@ from edgesync.edge import EdgeConfig, EdgeServer, TokenStore
 from edgesync.edge.health import check, main
 from edgesync.edge.setup import init_edge
 from edgesync.errors import ConfigError
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from edgesync.testing.edge import free_port
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
@@ -29,7 +23,7 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 @pytest.fixture
 def edge_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "secret"
-    init_edge(folder, listen=f"127.0.0.1:{_free_port()}", provider="local",
+    init_edge(folder, listen=f"127.0.0.1:{free_port()}", provider="local",
               options={"root": str(tmp_path / "cloud")})
     return folder
 

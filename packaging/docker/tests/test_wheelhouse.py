@@ -28,6 +28,7 @@ from edgesync_pack_docker.render import EDGE_DIR, STATE_DIR, VENV
 from edgesync.agent import Agent, EdgeClient
 from edgesync.pack.instances import plan_instances, prepare_instance
 from edgesync.testing.documents import edit_xlsx, make_xlsx
+from edgesync.testing.edge import free_port
 
 PACK = str(Path(sys.executable).with_name("edgesync-pack"))
 BASE_PYTHON = Path(getattr(sys, "_base_executable", sys.executable))
@@ -105,7 +106,7 @@ def test_the_images_command_serves_and_a_delta_reaches_dropbox(context: Path, ve
                                                               tmp_path: Path):
     with DropboxEmulator() as emulator:
         (instance,) = plan_instances(1, root=tmp_path / "instances", prefix="edge",
-                                     base_port=_free_port(), users=["ana"])
+                                     base_port=free_port(), users=["ana"])
         token_file = instance.edge_dir.parent / "dropbox.json"
         token_file.parent.mkdir(parents=True)
         token_file.write_text(json.dumps({"app_key": emulator.app_key,
@@ -148,10 +149,3 @@ def test_the_images_command_serves_and_a_delta_reaches_dropbox(context: Path, ve
         assert emulator.file("/Edge/budget.xlsx") == edited
     assert (tmp_path / "state" / "store").is_dir()
 
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

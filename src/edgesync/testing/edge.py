@@ -9,18 +9,20 @@ production, a cheroot server on loopback speaking HTTPS, with one call::
         ...
 
 ``edge`` is the :class:`~edgesync.edge.EdgeServer`; ``edge.token`` is a bearer
-token for the user ``"me"``.
+token for the user ``"me"``. :func:`free_port` picks a port for an edge that
+a test starts in another process, where the port must be known beforehand.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import socket
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["running_edge"]
+__all__ = ["free_port", "running_edge"]
 
 
 @contextlib.contextmanager
@@ -56,3 +58,10 @@ def running_edge(folder: Path, *, provider: str = "local",
         yield server
     finally:
         server.stop()
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (an edge binds it with SO_REUSEADDR)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
