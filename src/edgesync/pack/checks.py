@@ -33,6 +33,7 @@ __all__ = [
     "check_tree",
     "probe",
     "probe_argv",
+    "read_probe",
 ]
 
 #: The extension modules rumprun-packages compiles into its static Python (the
@@ -81,7 +82,7 @@ def check_tree(tree: Path, *, version: tuple[int, int], max_depth: int = 7) -> i
             flag(f"folders deeper than {max_depth} levels", here)
         for name in files:
             path = here / name
-            if name.endswith(_COMPILED) or ".cpython-" in name and name.endswith(".so"):
+            if name.endswith(_COMPILED):
                 flag("extension modules (compiled code)", path)
             elif name.endswith(".pth"):
                 flag(".pth files (run code at start-up; rumprun's site-packages is a mount)", path)

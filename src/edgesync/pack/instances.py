@@ -140,19 +140,17 @@ class Commands:
         self.out = out if out is not None else sys.stdout
         self.environ = dict(os.environ if environ is None else environ)
 
-    def run(self, argv: Sequence[str], *, check: bool = True, quiet: bool = False,
-            dry_output: str = "") -> str:
-        """Run ``argv`` and return its standard output.
+    def run(self, argv: Sequence[str], *, check: bool = True, quiet: bool = False) -> str:
+        """Run ``argv`` and return its standard output ("" on a dry run).
 
         :param check: a non-zero exit raises :class:`PackError` with its stderr.
         :param quiet: do not echo (for read-only queries such as ``ps``).
-        :param dry_output: what a dry run returns instead of running.
         :raises PackError: the program is missing, or failed with ``check``.
         """
         if not quiet or self.dry_run:
             print(shlex.join(argv), file=self.out, flush=True)
         if self.dry_run:
-            return dry_output
+            return ""
         try:
             done = subprocess.run(list(argv), capture_output=True, text=True,
                                   env=self.environ, check=False)
