@@ -164,13 +164,12 @@ def edge_init(edge_dir: Path | None, mode: str, user: str, listen: str, provider
           --option token_file=/srv/edge/dropbox.json
     """
     from edgesync.edge.config import CONFIG_NAME
-    from edgesync.edge.setup import init_edge
-    from edgesync.pack.cli import parse_options
+    from edgesync.edge.setup import init_edge, parse_option_items
     from edgesync.plugins import PluginHost
 
     folder = (edge_dir or default_edge_dir()).expanduser().resolve()
-    table = parse_options(options)
     try:
+        table = parse_option_items(options)
         if provider == "local":
             root = (cloud.expanduser().resolve() if cloud else folder / "cloud")
             table.setdefault("root", str(root / "{user}") if mode == "multi-user"

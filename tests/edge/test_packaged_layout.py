@@ -11,7 +11,7 @@ import pytest
 from edgesync.agent import EdgeClient
 from edgesync.edge import EdgeConfig, EdgeServer, TokenStore
 from edgesync.edge.health import check, main
-from edgesync.edge.setup import init_edge
+from edgesync.edge.setup import init_edge, parse_option_items
 from edgesync.errors import ConfigError
 from edgesync.testing.edge import free_port
 
@@ -63,3 +63,10 @@ def test_init_edge_refuses_an_existing_edge_and_bad_settings(edge_dir, tmp_path)
     with pytest.raises(ConfigError, match="user name"):
         init_edge(tmp_path / "new", user="Bad User", provider="local", options={"root": "/x"})
     assert not (tmp_path / "new").exists()
+
+
+def test_option_items_become_a_typed_table():
+    assert parse_option_items(["root=/x", "n=4", "on=true", "neg=-2", "a=b=c"]) == {
+        "root": "/x", "n": 4, "on": True, "neg": -2, "a": "b=c"}
+    with pytest.raises(ConfigError, match="'novalue' is not KEY=VALUE"):
+        parse_option_items(["novalue"])

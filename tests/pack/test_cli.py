@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from edgesync.errors import PluginError
 from edgesync.hookspecs import hookimpl
-from edgesync.pack.cli import main, parse_options, pip_args
+from edgesync.pack.cli import main, pip_args
 from edgesync.plugins import PluginHost
 from edgesync.types import PackTarget
 
@@ -63,9 +63,6 @@ def test_a_target_name_is_checked_where_the_record_is_made():
         PackTarget(name="Bad Name", command=lambda: None)
 
 
-def test_options_and_pip_arguments():
-    assert parse_options(("root=/x", "n=4", "on=true", "neg=-2")) == {
-        "root": "/x", "n": 4, "on": True, "neg": -2}
-    with pytest.raises(click.BadParameter, match="not KEY=VALUE"):
-        parse_options(("novalue",))
+def test_pip_arguments():
     assert pip_args(("a", "b"), True) == ["--no-index", "--find-links", "a", "--find-links", "b"]
+    assert pip_args((), False) == []

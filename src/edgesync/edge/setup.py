@@ -17,7 +17,7 @@ from typing import Any
 from edgesync.edge.config import CONFIG_NAME, EdgeConfig, parse_listen, valid_user
 from edgesync.errors import ConfigError
 
-__all__ = ["CONFIG_TEMPLATE", "init_edge", "render_config"]
+__all__ = ["CONFIG_TEMPLATE", "init_edge", "parse_option_items", "render_config"]
 
 #: The commented ``edge.toml`` that :func:`init_edge` writes (``str.format`` fields).
 CONFIG_TEMPLATE = """\
@@ -65,6 +65,28 @@ max_wait = 30
 
 def _toml_str(value: str) -> str:
     return json.dumps(value)  # a JSON string is a valid TOML basic string
+
+
+def parse_option_items(items: Iterable[str]) -> dict[str, Any]:
+    """``--option`` values to a provider options table: ``"root=/x"``, ``"timeout=30"``.
+
+    Values that read as integers or ``true``/``false`` become those; the
+    provider's options type checks the rest.
+
+    :raises ConfigError: an item without ``KEY=``.
+    """
+    options: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--option {item!r} is not KEY=VALUE")
+        parsed: Any = value
+        if value.lower() in ("true", "false"):
+            parsed = value.lower() == "true"
+        elif value.lstrip("-").isdigit():
+            parsed = int(value)
+        options[key.strip()] = parsed
+    return options
 
 
 def render_config(*, mode: str = "personal", user: str = "me", listen: str = "0.0.0.0:8443",

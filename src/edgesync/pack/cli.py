@@ -18,7 +18,7 @@ import click
 
 from edgesync.errors import EdgesyncError
 
-__all__ = ["main", "parse_options", "pip_args", "progress", "run_pack", "vendor_options"]
+__all__ = ["main", "pip_args", "progress", "run_pack", "vendor_options"]
 
 
 class _Targets(click.Group):
@@ -89,27 +89,6 @@ def vendor_options(func: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         func = option(func)
     return func
-
-
-def parse_options(items: tuple[str, ...]) -> dict[str, Any]:
-    """``("root=/x", "threads=4")`` -> ``{"root": "/x", "threads": 4}``.
-
-    Values that read as integers or ``true``/``false`` become those.
-
-    :raises click.BadParameter: an item without ``=``.
-    """
-    options: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--option")
-        parsed: Any = value
-        if value.lower() in ("true", "false"):
-            parsed = value.lower() == "true"
-        elif value.lstrip("-").isdigit():
-            parsed = int(value)
-        options[key.strip()] = parsed
-    return options
 
 
 def pip_args(find_links: tuple[str, ...], offline: bool) -> list[str]:

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import click
 
+from edgesync.edge.setup import parse_option_items
 from edgesync.errors import PackError
-from edgesync.pack.cli import parse_options, pip_args, progress, run_pack, vendor_options
+from edgesync.pack.cli import pip_args, progress, run_pack, vendor_options
 
 __all__ = ["pack_docker"]
 
@@ -74,7 +75,7 @@ def pack_docker(provider: str, out: str, options: tuple[str, ...], find_links: t
           --option client_id=APP-ID --option token_cache=/var/lib/edgesync/onedrive.json
     """
     run_pack(lambda: _build(
-        provider=provider, out=Path(out), options=parse_options(options),
+        provider=provider, out=Path(out), options=parse_option_items(options),
         pip=pip_args(find_links, offline), python_version=python_version,
         base_image=base_image, tag=tag, count=instances, users=list(users),
         base_port=base_port, plain_http=plain_http, names=list(names),

@@ -26,9 +26,10 @@ from pathlib import Path
 
 import click
 
+from edgesync.edge.setup import parse_option_items
 from edgesync.errors import PackError
 from edgesync.pack.checks import RUMPRUN_STATIC_MODULES
-from edgesync.pack.cli import parse_options, pip_args, progress, run_pack, vendor_options
+from edgesync.pack.cli import pip_args, progress, run_pack, vendor_options
 
 __all__ = ["builtin_modules_from_setup", "pack_rumprun", "python_iso_facts"]
 
@@ -154,7 +155,7 @@ def pack_rumprun(provider: str, out: str, options: tuple[str, ...],
       build/rumprun/launch create 4 --dry-run
     """
     run_pack(lambda: _build(
-        provider=provider, out=Path(out), options=parse_options(options),
+        provider=provider, out=Path(out), options=parse_option_items(options),
         pip=pip_args(find_links, offline), python_version=python_version,
         python_iso=Path(python_iso) if python_iso else None, python_bin=python_bin,
         builtin_modules=builtin_modules, platform=platform, memory=memory, bridge=bridge,
