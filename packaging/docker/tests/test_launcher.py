@@ -265,7 +265,7 @@ def test_create_refuses_another_user_for_an_existing_folder(
     assert main(["clean"], here=bundle) == 0
     count = len(_calls(fake_docker))
     assert main(["create", "1", "--no-wait", "--user", "bob"], here=bundle) == 1
-    assert "made for user 'alice'" in capsys.readouterr().err
+    assert "already serves user 'alice', not 'bob'" in capsys.readouterr().err
     assert len(_calls(fake_docker)) == count  # refused before any command
 
 

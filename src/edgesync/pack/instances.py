@@ -57,32 +57,72 @@ class Instance:
 
 
 def plan_instances(count: int, *, root: Path, prefix: str, base_port: int,
-                   users: Sequence[str] = (), first: int = 1) -> list[Instance]:
-    """Name, user and port for instances ``first`` .. ``first + count - 1``.
+                   users: Sequence[str] = ()) -> list[Instance]:
+    """Name, user and port for instances 1..``count``, keeping what earlier runs made.
+
+    An instance folder that already holds an edge (made by an earlier
+    ``create``) keeps its user, token and certificate: its user is taken when
+    none is given, and a different one, or a port other than the one its
+    edge listens on, is refused rather than silently serving the wrong person.
 
     :param root: the folder that holds one folder per instance.
     :param prefix: instance names are ``PREFIX-INDEX``.
     :param base_port: instance ``i`` listens on host port ``base_port + i - 1``.
-    :param users: the users, in order; missing ones are named ``user1``, ``user2``...
-    :raises ConfigError: a bad count, user name or port range.
+    :param users: the users, in order; missing ones are the kept folder's
+        user, else ``user1``, ``user2``...
+    :raises ConfigError: a bad count, user name or port range, or a
+        disagreement with a kept instance folder; the message says what to do.
     """
     if count < 1:
         raise ConfigError(f"the number of instances must be at least 1, not {count}")
     if len(users) > count:
         raise ConfigError(f"{len(users)} users given for {count} instances")
-    last_port = base_port + first + count - 2
+    last_port = base_port + count - 1
     if not 1 <= base_port or last_port > 65535:
         raise ConfigError(f"ports {base_port}..{last_port} are not all valid TCP ports")
     plan = []
     for offset in range(count):
-        index = first + offset
-        user = valid_user(users[offset] if offset < len(users) else f"user{index}")
+        index = offset + 1
         name = f"{prefix}-{index}"
-        plan.append(Instance(index=index, name=name, user=user, folder=root / name,
-                             port=base_port + index - 1))
+        folder = root / name
+        port = base_port + offset
+        given = users[offset] if offset < len(users) else None
+        kept = _kept_edge(folder / "edge")
+        if kept is None:
+            user = given or f"user{index}"
+        else:
+            user, kept_port = kept
+            if given is not None and given != user:
+                raise ConfigError(
+                    f"{name} already serves user {user!r}, not {given!r} (its token and "
+                    "versions are kept); give the users in the same order as before, or "
+                    "delete it first with './launch clean --purge'")
+            if kept_port != port:
+                raise ConfigError(
+                    f"{name} was made to listen on port {kept_port}, not {port}: restore "
+                    "base_port in launch.json, or delete the instances with "
+                    "'./launch clean --purge'")
+        plan.append(Instance(index=index, name=name, user=valid_user(user), folder=folder,
+                             port=port))
     if len({item.user for item in plan}) != len(plan):
         raise ConfigError("each instance needs its own user; a name is given twice")
     return plan
+
+
+def _kept_edge(edge_dir: Path) -> tuple[str, int] | None:
+    """The user and port of an edge folder an earlier run made, or None."""
+    import tomllib
+
+    path = edge_dir / "edge.toml"
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: unreadable ({exc}); fix it, or delete the instance "
+                          "with './launch clean --purge'") from exc
+    port = str(data.get("server", {}).get("listen", "")).rpartition(":")[2]
+    return str(data.get("user", "")), int(port) if port.isdigit() else -1
 
 
 def prepare_instance(instance: Instance, *, provider: str, options: Mapping[str, Any],

@@ -34,7 +34,6 @@ import shutil
 import subprocess
 import sys
 import time
-import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -489,52 +488,16 @@ def _state_path(here: Path) -> Path:
     return _root(here) / "state.json"
 
 
-def _existing(instance: Instance) -> tuple[str, int] | None:
-    """The user and port of an instance folder made by an earlier ``create``."""
-    path = instance.edge_dir / "edge.toml"
-    try:
-        data = tomllib.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: {exc}; fix it, or remove {instance.folder}") from exc
-    listen = str(data.get("server", {}).get("listen", ""))
-    port = listen.rpartition(":")[2]
-    return str(data.get("user", "")), int(port) if port.isdigit() else -1
-
-
 def _plan(config: LaunchConfig, here: Path, count: int, users: Sequence[str],
           recorded: Mapping[str, Any]) -> list[Instance]:
-    plan = plan_instances(count, root=_root(here), prefix=config.prefix,
-                          base_port=config.base_port, users=users)
-    adopted = []
-    for offset, inst in enumerate(plan):
-        found = _existing(inst)
-        if found is not None:
-            user, port = found
-            if offset < len(users) and user != inst.user:
-                raise ConfigError(
-                    f"{inst.folder} was made for user {user!r}, not {inst.user!r}: give "
-                    f"--user {user} for instance {inst.index}, or remove that folder "
-                    "('./launch clean --purge' removes every instance folder)")
-            if port != inst.port:
-                raise ConfigError(
-                    f"{inst.folder} listens on port {port}, not {inst.port} (base_port changed "
-                    "in launch.json?); restore base_port, or remove that folder")
-            inst = attrs.evolve(inst, user=user)
-        adopted.append(inst)
+    adopted = plan_instances(count, root=_root(here), prefix=config.prefix,
+                             base_port=config.base_port, users=users)
     names = {inst.name for inst in adopted}
     taken = {str(rec.get("user")): name for name, rec in recorded.items() if name not in names}
-    seen: set[str] = set()
     for inst in adopted:
         if inst.user in taken:
             raise ConfigError(f"user {inst.user!r} already has the edge {taken[inst.user]}; "
                               "give other users with --user")
-        if inst.user in seen:
-            raise ConfigError(f"user {inst.user!r} would get two edges; give each instance "
-                              "its own --user")
-        seen.add(inst.user)
-    for inst in adopted:
         if any(ch in str(inst.edge_dir) for ch in ":,"):
             raise ConfigError(f"{inst.edge_dir}: a folder with ':' or ',' in its path cannot "
                               "be mounted with docker -v; move the bundle")

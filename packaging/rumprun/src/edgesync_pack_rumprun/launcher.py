@@ -42,7 +42,6 @@ import shutil
 import signal
 import sys
 import time
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -427,54 +426,11 @@ class _Launcher:
                               "(its script splits on spaces, commas and quotes); move the "
                               "folder to a path without them")
 
-    def existing(self, index: int) -> Mapping[str, Any] | None:
-        toml = self.root / f"{self.config.prefix}-{index}" / "edge" / "edge.toml"
-        try:
-            with toml.open("rb") as fp:
-                return tomllib.load(fp)
-        except FileNotFoundError:
-            return None
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"{toml}: unreadable ({exc}); fix it, or delete the instance "
-                              "with './launch clean --purge'") from exc
-
-    def plan(self, count: int, users: Sequence[str]) -> list[Instance]:
-        """Plan instances 1..count; reuse the user of an instance folder kept from before."""
-        if count < 1:
-            raise ConfigError(f"the number of instances must be at least 1, not {count}")
-        if len(users) > count:
-            raise ConfigError(f"{len(users)} users given for {count} instances")
-        chosen = []
-        for offset in range(count):
-            index = offset + 1
-            old = self.existing(index)
-            old_user = old.get("user") if old else None
-            if offset < len(users):
-                if old_user is not None and old_user != users[offset]:
-                    raise ConfigError(
-                        f"{self.config.prefix}-{index} already serves user {old_user!r}, not "
-                        f"{users[offset]!r} (its token and versions are kept); give the users "
-                        "in the same order as before, or delete it first with "
-                        "'./launch clean --purge'")
-                chosen.append(users[offset])
-            else:
-                chosen.append(old_user if isinstance(old_user, str) else f"user{index}")
-        plan = plan_instances(count, root=self.root, prefix=self.config.prefix,
-                              base_port=self.config.base_port, users=chosen)
-        for inst in plan:
-            old = self.existing(inst.index)
-            listen = old.get("server", {}).get("listen") if old else None
-            if listen is not None and listen != f"0.0.0.0:{inst.port}":
-                raise ConfigError(f"{inst.name} was made to listen on {listen}, not on port "
-                                  f"{inst.port}: restore \"base_port\" in "
-                                  f"{self.here / CONFIG_NAME}, or delete the instances with "
-                                  "'./launch clean --purge'")
-        return plan
-
     def create(self, count: int, users: Sequence[str], *, dry_run: bool) -> int:
         cfg = self.config
         self.check_images()
-        plan = self.plan(count, users)
+        plan = plan_instances(count, root=self.root, prefix=cfg.prefix,
+                              base_port=cfg.base_port, users=users)
         state = read_state(self.state_path)
         records = state.setdefault("instances", {})
         running = self.status(records)
