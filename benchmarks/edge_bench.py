@@ -35,7 +35,6 @@ import concurrent.futures
 import json
 import os
 import random
-import re
 import statistics
 import subprocess
 import sys
@@ -47,6 +46,7 @@ from pathlib import Path
 from edgesync import delta
 from edgesync.edge import TokenStore
 from edgesync.testing.documents import edit_docx, make_docx
+from edgesync.testing.edge import read_serving
 from edgesync.tls import pinned_session
 
 RESULTS = Path(__file__).parent / "results"
@@ -106,12 +106,7 @@ class Edge:
             [sys.executable, "-m", *entry, "--dir", str(self.folder),
              "--access-log", str(self.folder / "access.log")],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        first, second = self.process.stdout.readline(), self.process.stdout.readline()
-        match = re.search(r"serving (\S+)", first)
-        if not match:
-            raise RuntimeError(first + self.process.stderr.read())
-        self.url = match.group(1)
-        self.fingerprint = re.search(r"\(SHA-256\): (\S+)", second).group(1)
+        self.url, self.fingerprint = read_serving(self.process)
 
     @property
     def pid(self) -> int:

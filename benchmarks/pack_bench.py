@@ -37,6 +37,7 @@ from pathlib import Path
 
 from edgesync.edge.setup import init_edge
 from edgesync.pack.checks import RUMPRUN_STATIC_MODULES, blocked_extensions, probe_argv
+from edgesync.testing.edge import read_serving
 
 PACK = str(Path(sys.executable).with_name("edgesync-pack"))
 VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
@@ -66,11 +67,7 @@ def start_and_measure(argv: list[str]) -> tuple[float, float]:
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={"PATH": os.environ["PATH"]})
     try:
-        for line in process.stdout:  # type: ignore[union-attr]
-            if " serving " in line:
-                break
-        else:
-            sys.exit(f"pack_bench: the edge did not start: {process.stderr.read()}")  # type: ignore[union-attr]
+        read_serving(process)
         ready = time.perf_counter() - start
         time.sleep(1.0)
         return ready, rss_mb(process.pid)

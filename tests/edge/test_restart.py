@@ -20,6 +20,7 @@ import pytest
 
 from edgesync.delta import diff
 from edgesync.testing.documents import edit_docx, make_docx
+from edgesync.testing.edge import read_serving
 from edgesync.testing.waiting import eventually
 from edgesync.tls import pinned_session
 
@@ -39,12 +40,7 @@ class Serve:
             [sys.executable, "-m", "edgesync", "serve", "--dir", str(edge_dir),
              "--listen", "127.0.0.1:0"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        first = self.process.stdout.readline()
-        second = self.process.stdout.readline()
-        match = re.search(r"serving (\S+)", first)
-        assert match, first + self.process.stderr.read()
-        self.url = match.group(1)
-        self.fingerprint = re.search(r"\(SHA-256\): (\S+)", second).group(1)
+        self.url, self.fingerprint = read_serving(self.process)
         self.session = pinned_session(self.fingerprint)
         self.session.headers["Authorization"] = f"Bearer {token}"
 
@@ -147,9 +143,8 @@ def test_python_m_edgesync_edge_serves_without_the_command_tree(edge_setup):
                                 "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     try:
-        first, second = process.stdout.readline(), process.stdout.readline()
-        url = re.search(r"serving (\S+)", first).group(1)
-        assert fingerprint in second
+        url, served = read_serving(process)
+        assert served == fingerprint
         session = pinned_session(fingerprint)
         session.headers["Authorization"] = f"Bearer {token}"
         assert session.put(f"{url}/v1/files/a.txt", data=b"x").status_code == 200

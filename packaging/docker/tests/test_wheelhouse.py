@@ -28,7 +28,7 @@ from edgesync_pack_docker.render import EDGE_DIR, STATE_DIR, VENV
 from edgesync.agent import Agent, EdgeClient
 from edgesync.pack.instances import plan_instances, prepare_instance
 from edgesync.testing.documents import edit_xlsx, make_xlsx
-from edgesync.testing.edge import free_port
+from edgesync.testing.edge import free_port, read_serving
 
 PACK = str(Path(sys.executable).with_name("edgesync-pack"))
 BASE_PYTHON = Path(getattr(sys, "_base_executable", sys.executable))
@@ -123,9 +123,7 @@ def test_the_images_command_serves_and_a_delta_reaches_dropbox(context: Path, ve
         process = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True)
         try:
-            for line in process.stdout:  # type: ignore[union-attr]
-                if " serving " in line:
-                    break
+            read_serving(process)
             health = subprocess.run(_exec_form(context, "HEALTHCHECK"), env=env,
                                     capture_output=True, text=True, timeout=30, check=False)
             assert health.returncode == 0, health.stderr

@@ -30,6 +30,7 @@ from edgesync.edge.setup import init_edge
 from edgesync.edge.tokens import TokenStore
 from edgesync.pack.checks import RUMPRUN_STATIC_MODULES, blocked_extensions, probe_argv, read_probe
 from edgesync.testing.documents import edit_docx, make_docx
+from edgesync.testing.edge import read_serving
 
 PACK = str(Path(sys.executable).with_name("edgesync-pack"))
 VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
@@ -89,13 +90,6 @@ def test_a_python_the_edge_cannot_run_is_refused_before_anything_is_written(tmp_
     assert not (tmp_path / "old").exists()
 
 
-def _wait_for_url(process: subprocess.Popen[str]) -> str:
-    for line in process.stdout:  # type: ignore[union-attr]
-        if " serving " in line:
-            return line.split(" serving ")[1].split()[0]
-    raise AssertionError(f"the edge did not start: {process.stderr.read()}")  # type: ignore[union-attr]
-
-
 def test_the_edge_runs_from_the_image_alone_and_a_delta_reaches_onedrive(build: Path,
                                                                         tmp_path: Path):
     root = tmp_path / "unikernel"
@@ -122,8 +116,7 @@ def test_the_edge_runs_from_the_image_alone_and_a_delta_reaches_onedrive(build: 
                                    env={"PATH": os.environ["PATH"],
                                         "EDGESYNC_LOAD_PLUGINS": "onedrive"})
         try:
-            url = _wait_for_url(process)
-            fingerprint = process.stdout.readline().rsplit(" ", 1)[1].strip()
+            url, fingerprint = read_serving(process)
             (tmp_path / "device").mkdir()
             agent = Agent(tmp_path / "device", tmp_path / "agent",
                           EdgeClient(url, token, fingerprint=fingerprint, retries=1))

@@ -9,20 +9,24 @@ production, a cheroot server on loopback speaking HTTPS, with one call::
         ...
 
 ``edge`` is the :class:`~edgesync.edge.EdgeServer`; ``edge.token`` is a bearer
-token for the user ``"me"``. :func:`free_port` picks a port for an edge that
-a test starts in another process, where the port must be known beforehand.
+token for the user ``"me"``. For an edge started as a process
+(``python -m edgesync.edge``, ``edgesync serve``), :func:`read_serving` reads
+its address and certificate fingerprint from what it prints, and
+:func:`free_port` picks a port when it must be known beforehand.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import re
 import socket
+import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["free_port", "running_edge"]
+__all__ = ["free_port", "read_serving", "running_edge"]
 
 
 @contextlib.contextmanager
@@ -65,3 +69,27 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def read_serving(process: subprocess.Popen[str]) -> tuple[str, str | None]:
+    """The URL and fingerprint an edge process prints once it listens.
+
+    Reads the process's standard output (a text pipe) up to the line
+    ``edgesync edge ... serving URL ...`` and, for HTTPS, the fingerprint line
+    after it.
+
+    :returns: ``(url, fingerprint)``; the fingerprint is None for plain HTTP.
+    :raises RuntimeError: the process ended, or printed something else first;
+        the message holds its standard error.
+    """
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    match = re.search(r" serving (\S+)", line)
+    if not match:
+        err = process.stderr.read() if process.stderr is not None else ""
+        raise RuntimeError(f"the edge did not start: {line}{err}")
+    url = match.group(1)
+    if not url.startswith("https:"):
+        return url, None
+    found = re.search(r"\(SHA-256\): (\S+)", process.stdout.readline())
+    return url, found.group(1) if found else None
