@@ -14,7 +14,6 @@ import pytest
 
 from edgesync.errors import PackError
 from edgesync.pack.vendor import (
-    CORE_NOT_ON_EDGE,
     MIN_PYTHON,
     TargetPython,
     check_target_version,
@@ -137,7 +136,3 @@ def test_an_old_target_python_is_refused_with_what_would_work():
     check_target_version(TargetPython(version=MIN_PYTHON))  # no error
     with pytest.raises(PackError, match="MAJOR.MINOR"):
         TargetPython.parse("three")
-
-
-def test_the_device_side_of_edgesync_is_left_out():
-    assert {"click", "watchdog", "rich", "cryptography"} <= set(CORE_NOT_ON_EDGE)
